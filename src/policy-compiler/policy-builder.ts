@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
+import { ensureCapabilitiesFile } from './capabilities.js';
+import { PolicyBuildError, type PolicyStep } from './errors.js';
+import { parseOpaProblems, runOpa } from './opa-cli.js';
+
+/** The entrypoint every toolgate policy must export (see README, "Policy contract"). */
+export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
+
+/** Inputs of one policy build. */
+export interface BuildOptions {
+  /** Directory of Rego and data files (the bundle root). */
+  policyDir: string;
+  /** Directory of Rego tests run as the activation gate. */
+  testDir?: string;
+  /** Where the bundle, capabilities and intermediate files go. */
+  outDir: string;
+  /** Run `opa test` and refuse to build when it fails (default true). */
+  runTests?: boolean;
+  /** Minimum `opa test` coverage percentage; checked only when set. */
+  coverageThreshold?: number;
+  /** Revision to stamp; default: git commit when the policy dir is clean, else a content hash. */
+  revision?: string;
+  opaBinary?: string;
+  timeoutMs?: number;
+}
+
+/** A built bundle on disk and in memory. */
+export interface BuiltBundle {
+  bundlePath: string;
+  revision: string;
+  files: BundleFiles;
+}
+
+const exec = promisify(execFile);
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(p)));
+    else if (entry.isFile()) out.push(p);
+  }
+  return out.sort();
+}
+
+/** sha256 over every file's relative path and bytes: identical sources give identical revisions. */
+export async function contentRevision(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of await listFiles(dir)) {
+    h.update(path.relative(dir, f)).update('\0').update(await readFile(f)).update('\0');
+  }
+  return `sha256-${h.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The revision for a policy directory: the git commit when the directory is
+ * tracked and unmodified, otherwise a content hash (so every edit in source
+ * mode gets a distinct revision).
+ */
+export async function computeRevision(dir: string): Promise<string> {
+  try {
+    const opts = { cwd: dir, timeout: 5000 };
+    const { stdout: dirty } = await exec('git', ['status', '--porcelain', '--', '.'], opts);
+    const { stdout: commit } = await exec('git', ['log', '-1', '--format=%H', '--', '.'], opts);
+    if (!dirty.trim() && commit.trim()) return `git-${commit.trim().slice(0, 12)}`;
+  } catch {
+    // not a git checkout: fall through to the content hash
+  }
+  return contentRevision(dir);
+}
+
+function failed(code: string, step: PolicyStep, summary: string, output: string, baseDir: string): never {
+  const problems = parseOpaProblems(output, baseDir);
+  const first = problems.find((p) => p.file) ?? problems[0];
+  const where = first?.file ? ` at ${first.file}:${first.line}` : '';
+  throw new PolicyBuildError(code, step, `${summary}${where}: ${first?.message ?? output.trim()}`, problems);
+}
+
+/**
+ * Rego source → checked (`opa check --strict`, with the runtime's capabilities)
+ * → tested (`opa test`, the gate) → compiled (`opa build -t wasm`) → a bundle
+ * whose manifest has the decision entrypoint. Each step runs the real OPA CLI
+ * in a child process; any failure throws PolicyBuildError naming the step and
+ * file:line.
+ */
+export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle> {
+  const policyDir = path.resolve(opts.policyDir);
+  const outDir = path.resolve(opts.outDir);
+  const run = (args: string[]) => runOpa(args, { cwd: policyDir, opaBinary: opts.opaBinary, timeoutMs: opts.timeoutMs });
+  await mkdir(outDir, { recursive: true });
+  if (!(await stat(policyDir).catch(() => null))?.isDirectory()) {
+    throw new PolicyBuildError('policy_dir_missing', 'check', `policy directory ${policyDir} does not exist`);
+  }
+  const caps = await ensureCapabilitiesFile(path.join(outDir, 'capabilities'), opts.opaBinary);
+
+  const check = await run(['check', '--strict', '--capabilities', caps, '.']);
+  if (check.code !== 0) failed('policy_check_failed', 'check', 'policy check failed', check.stdout + check.stderr, policyDir);
+
+  if (opts.runTests !== false && opts.testDir) {
+    const testDir = path.resolve(opts.testDir);
+    const args = ['test', policyDir, testDir];
+    if (opts.coverageThreshold !== undefined) args.push('--coverage', '--threshold', String(opts.coverageThreshold));
+    const test = await run(args);
+    if (test.code !== 0) {
+      const out = test.stdout + test.stderr;
+      const failing = out.split('\n').filter((l) => /FAIL|ERROR|rego_|Code coverage threshold/.test(l)).slice(0, 20);
+      throw new PolicyBuildError('policy_tests_failed', 'test', `policy tests failed: ${failing.join('; ') || out.trim().slice(0, 500)}`, parseOpaProblems(failing.join('\n'), policyDir));
+    }
+  }
+
+  const revision = opts.revision ?? (await computeRevision(policyDir));
+  const tmp = path.join(outDir, `bundle.${process.pid}.${Date.now()}.tar.gz`);
+  const args = ['build', '-t', 'wasm', '--capabilities', caps, '--revision', revision, '-o', tmp, '-b', '.'];
+  const build = await run(args);
+  if (build.code !== 0) {
+    const out = build.stdout + build.stderr;
+    if (/requires at least one entrypoint|no entrypoints/i.test(out)) {
+      throw new PolicyBuildError('entrypoint_missing', 'build', `policy declares no entrypoint; expected ${DECISION_ENTRYPOINT} (# METADATA / entrypoint: true)`);
+    }
+    failed('policy_build_failed', 'build', 'policy build failed', out, policyDir);
+  }
+  const files = readBundleArchive(await readFile(tmp));
+  const manifest = JSON.parse(files.get('/.manifest')?.toString('utf8') ?? '{}') as { wasm?: { entrypoint: string }[] };
+  if (!manifest.wasm?.some((w) => w.entrypoint === DECISION_ENTRYPOINT)) {
+    throw new PolicyBuildError('entrypoint_missing', 'build', `policy bundle has no ${DECISION_ENTRYPOINT} entrypoint (found: ${manifest.wasm?.map((w) => w.entrypoint).join(', ') || 'none'})`);
+  }
+  const bundlePath = path.join(outDir, 'bundle.tar.gz');
+  await rename(tmp, bundlePath);
+  return { bundlePath, revision, files };
+}

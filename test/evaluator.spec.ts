@@ -1,0 +1,195 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PolicyEvalError, PolicyLoadError } from '../src/evaluator/errors.js';
+import { WasmPolicy } from '../src/evaluator/wasm-policy.js';
+import { PolicyBuildError } from '../src/policy-compiler/errors.js';
+import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../src/policy-compiler/policy-builder.js';
+import { policyWorkspace, type PolicyWorkspace } from './support/policy-fixtures.js';
+
+const CTX = { nowNs: Date.parse('2026-11-26T10:00:00Z') * 1e6 };
+
+async function buildAndLoad(ws: PolicyWorkspace, runTests = true): Promise<{ policy: WasmPolicy; revision: string }> {
+  const built = await buildPolicyBundle({ policyDir: ws.policies, testDir: ws.tests, outDir: ws.out, runTests });
+  const data = JSON.parse(built.files.get('/data.json')!.toString('utf8'));
+  const policy = await WasmPolicy.load(built.files.get('/policy.wasm')!, data, {
+    requiredEntrypoints: [DECISION_ENTRYPOINT],
+  });
+  return { policy, revision: built.revision };
+}
+
+async function expectBuildError(ws: PolicyWorkspace): Promise<PolicyBuildError> {
+  try {
+    await buildPolicyBundle({ policyDir: ws.policies, testDir: ws.tests, outDir: ws.out });
+  } catch (e) {
+    expect(e).toBeInstanceOf(PolicyBuildError);
+    return e as PolicyBuildError;
+  }
+  throw new Error('build unexpectedly succeeded');
+}
+
+const refund = (amount: unknown) => ({
+  claims: { sub: 'alice', roles: ['support_agent'] },
+  scopes: ['refunds:write'],
+  server: 'demo',
+  action: 'call',
+  tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount, currency: 'USD' } },
+  time: '2026-11-26T10:00:00Z',
+});
+
+describe('reference policy compiled to wasm and evaluated in-process', () => {
+  let ws: PolicyWorkspace;
+  beforeEach(async () => {
+    ws = await policyWorkspace();
+  });
+  afterEach(() => ws.cleanup());
+
+  it('allows, denies on argument limits, and asks for step-up', async () => {
+    const { policy, revision } = await buildAndLoad(ws);
+    expect(revision).toMatch(/^sha256-[0-9a-f]{16}$/);
+    expect(policy.entrypoints).toContain(DECISION_ENTRYPOINT);
+
+    expect(policy.evaluate(DECISION_ENTRYPOINT, refund(50), CTX)).toEqual({ allow: true, reasons: [], required_scopes: [] });
+    expect(policy.evaluate(DECISION_ENTRYPOINT, refund(150), CTX)).toEqual({
+      allow: false,
+      reasons: ['argument "amount" = 150 exceeds the caller\'s limit of 100'],
+      required_scopes: [],
+    });
+    const noScope = { ...refund(50), scopes: [] };
+    expect(policy.evaluate(DECISION_ENTRYPOINT, noScope, CTX)).toMatchObject({ allow: false, required_scopes: ['refunds:write'] });
+    const unknownTool = { ...refund(50), tool: { name: 'shell.exec', arguments: { cmd: 'rm -rf /' } } };
+    const d = policy.evaluate(DECISION_ENTRYPOINT, unknownTool, CTX) as { allow: boolean; reasons: string[] };
+    expect(d.allow).toBe(false);
+    expect(d.reasons[0]).toContain('unknown tools are denied');
+  });
+
+  it('builds the same revision from the same sources and a new one after an edit', async () => {
+    const a = await buildPolicyBundle({ policyDir: ws.policies, outDir: ws.out, runTests: false });
+    const b = await buildPolicyBundle({ policyDir: ws.policies, outDir: ws.out, runTests: false });
+    expect(b.revision).toBe(a.revision);
+    const catalog = path.join(ws.policies, 'catalog/data.json');
+    const data = JSON.parse(await readFile(catalog, 'utf8'));
+    data.servers.demo.tools['refunds.create'].arguments.amount.max_by_role.support_agent = 200;
+    await ws.write('policies/catalog/data.json', JSON.stringify(data));
+    const c = await buildPolicyBundle({ policyDir: ws.policies, outDir: ws.out, runTests: false });
+    expect(c.revision).not.toBe(a.revision);
+  });
+
+  it('a new tool added to the catalog is allowed for its role and nothing else', async () => {
+    const catalog = path.join(ws.policies, 'catalog/data.json');
+    const data = JSON.parse(await readFile(catalog, 'utf8'));
+    data.servers.demo.tools['reports.export'] = {
+      roles: ['finance'],
+      scopes: ['reports:read'],
+      required: ['month'],
+      additional_arguments: false,
+      arguments: { month: { type: 'string', max_length: 7 } },
+    };
+    await ws.write('policies/catalog/data.json', JSON.stringify(data));
+    const { policy } = await buildAndLoad(ws);
+    const input = {
+      claims: { sub: 'fred', roles: ['finance'] },
+      scopes: ['reports:read'],
+      server: 'demo',
+      action: 'call',
+      tool: { name: 'reports.export', arguments: { month: '2026-10' } },
+    };
+    expect(policy.evaluate(DECISION_ENTRYPOINT, input, CTX)).toMatchObject({ allow: true });
+    const asSupport = { ...input, claims: { sub: 'a', roles: ['support_agent'] } };
+    expect(policy.evaluate(DECISION_ENTRYPOINT, asSupport, CTX)).toMatchObject({ allow: false });
+  });
+
+  it('runs host builtins with the decision time, not the wall clock', async () => {
+    await ws.write(
+      'policies/clock/clock.rego',
+      [
+        'package clock',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'now := time.now_ns()',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'digest := crypto.sha256(input.s)',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('clock/now', {}, CTX)).toBe(CTX.nowNs);
+    expect(policy.evaluate('clock/digest', { s: 'abc' }, CTX)).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    // A builtin error is undefined (OPA's non-strict semantics), not a crash.
+    expect(policy.evaluate('clock/digest', { s: 7 }, CTX)).toBeUndefined();
+  });
+
+  it('fails at build time, with name and file:line, for a builtin the runtime lacks', async () => {
+    await ws.write(
+      'policies/mcp/authz/network.rego',
+      'package mcp.authz\n\n_remote := http.send({"method": "GET", "url": "http://127.0.0.1:1/"})\n',
+    );
+    const err = await expectBuildError(ws);
+    expect(err.step).toBe('check');
+    expect(err.message).toContain('http.send');
+    expect(err.problems).toEqual(
+      expect.arrayContaining([expect.objectContaining({ file: 'mcp/authz/network.rego', line: 3 })]),
+    );
+  });
+
+  it('fails at build time on a syntax error with file:line', async () => {
+    await ws.write('policies/mcp/authz/broken.rego', 'package mcp.authz\n\n_x := {\n');
+    const err = await expectBuildError(ws);
+    expect(err.code).toBe('policy_check_failed');
+    expect(err.problems[0]).toMatchObject({ file: 'mcp/authz/broken.rego' });
+    expect(err.message).toMatch(/rego_parse_error/);
+  });
+
+  it('refuses to build when the Rego tests fail', async () => {
+    await ws.write(
+      'rego-tests/mcp/authz/extra_test.rego',
+      'package mcp.authz_test\n\nimport data.mcp.authz\n\ntest_wrong if {\n\tauthz.decision.allow with input as {}\n}\n',
+    );
+    const err = await expectBuildError(ws);
+    expect(err.step).toBe('test');
+    expect(err.code).toBe('policy_tests_failed');
+    expect(err.message).toContain('test_wrong');
+  });
+
+  it('refuses a policy without the decision entrypoint', async () => {
+    const src = await readFile(path.join(ws.policies, 'mcp/authz/decision.rego'), 'utf8');
+    await ws.write('policies/mcp/authz/decision.rego', src.replace('# entrypoint: true\n', ''));
+    const err = await expectBuildError(ws);
+    expect(err.code).toBe('entrypoint_missing');
+  });
+
+  it('refuses to load a module missing the entrypoint or with unknown host builtins', async () => {
+    const built = await buildPolicyBundle({ policyDir: ws.policies, outDir: ws.out, runTests: false });
+    const wasm = built.files.get('/policy.wasm')!;
+    await expect(WasmPolicy.load(wasm, {}, { requiredEntrypoints: ['mcp/authz/other'] })).rejects.toMatchObject({
+      code: 'load_missing_entrypoint',
+    });
+    await expect(WasmPolicy.load(Buffer.from('not wasm'), {})).rejects.toBeInstanceOf(PolicyLoadError);
+    await expect(WasmPolicy.load(wasm, [])).rejects.toMatchObject({ code: 'load_data_invalid' });
+  });
+
+  it('turns an evaluation error into a typed PolicyEvalError', async () => {
+    // Two conflicting values for a complete rule: OPA aborts evaluation.
+    await ws.write(
+      'policies/conflict/conflict.rego',
+      'package conflict\n\n# METADATA\n# entrypoint: true\nv := 1 if input.a\n\nv := 2 if input.b\n',
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('conflict/v', { a: true }, CTX)).toBe(1);
+    let thrown: unknown;
+    try {
+      policy.evaluate('conflict/v', { a: true, b: true }, CTX);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(PolicyEvalError);
+    expect(thrown).toMatchObject({ code: 'eval_aborted' });
+    // The instance stays usable after an abort.
+    expect(policy.evaluate('conflict/v', { b: true }, CTX)).toBe(2);
+    expect(() => policy.evaluate('nope/x', {}, CTX)).toThrow(expect.objectContaining({ code: 'eval_entrypoint_unknown' }));
+  });
+});
