@@ -47,8 +47,9 @@ build: $(NODE_STAMP)
 policy: setup build
 	node dist/cli.js build --policies policies --tests rego-tests --out build
 
-## run: set up, build, and start toolgate on 127.0.0.1 with the demo config
+## run: set up, build, and start toolgate on 127.0.0.1 with the demo config (demo keys in .toolgate/demo)
 run: policy
+	node dist/cli.js demo-keys --out .toolgate/demo
 	node dist/main.js --config $(CONFIG)
 
 ## test: every check: typecheck, lint, Rego fmt/check/test+coverage/Regal, jest

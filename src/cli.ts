@@ -3,12 +3,15 @@
  * toolgate command line: build policy bundles and capabilities as CI would.
  *   node dist/cli.js build [--policies policies] [--tests rego-tests] [--out build] [--no-tests]
  *   node dist/cli.js capabilities [--out build/capabilities]
+ *   node dist/cli.js demo-keys [--out .toolgate/demo]
+ *   node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write" [--ttl 3600]
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
 import { PolicyBuildError } from './policy-compiler/errors.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
+import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,6 +23,12 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: 'build' },
       'no-tests': { type: 'boolean', default: false },
       revision: { type: 'string' },
+      sub: { type: 'string', default: 'alice' },
+      roles: { type: 'string', default: '' },
+      scope: { type: 'string', default: '' },
+      projects: { type: 'string', default: '' },
+      aud: { type: 'string', default: 'http://127.0.0.1:3000/mcp' },
+      ttl: { type: 'string', default: '3600' },
     },
   });
   switch (command) {
@@ -39,8 +48,26 @@ async function main(argv: string[]): Promise<number> {
       console.log(file);
       return 0;
     }
+    case 'demo-keys': {
+      const dir = values.out === 'build' ? '.toolgate/demo' : values.out;
+      console.log(await ensureDemoKeys(dir));
+      return 0;
+    }
+    case 'demo-token': {
+      const list = (s: string) => s.split(/[ ,]+/).filter(Boolean);
+      const token = await mintDemoToken('.toolgate/demo', {
+        sub: values.sub,
+        roles: list(values.roles),
+        scope: list(values.scope).join(' '),
+        projects: list(values.projects),
+        aud: values.aud,
+        ttlSeconds: Number(values.ttl),
+      });
+      console.log(token);
+      return 0;
+    }
     default:
-      console.error('usage: cli.js build|capabilities [--policies dir] [--tests dir] [--out dir] [--no-tests]');
+      console.error('usage: cli.js build|capabilities|demo-keys|demo-token [options]; see README');
       return 2;
   }
 }

@@ -1,0 +1,17 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ConfigModule } from './config/config.module.js';
+import type { ToolgateConfig } from './config/config.schema.js';
+import { DecisionModule } from './decision/decision.module.js';
+import { HealthModule } from './health/health-http.module.js';
+import { MetricsModule } from './health/health.module.js';
+
+/** Root module; built from an already validated config. */
+@Module({})
+export class AppModule {
+  static forConfig(config: ToolgateConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), MetricsModule, DecisionModule, HealthModule],
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import 'reflect-metadata';
+import type { LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module.js';
+import { ErrorFilter } from './common/error.filter.js';
+import type { ToolgateConfig } from './config/config.schema.js';
+
+/** Options for creating the HTTP application. */
+export interface CreateAppOptions {
+  logger?: false | LogLevel[];
+}
+
+/**
+ * Creates (but does not start) the toolgate HTTP application on Fastify.
+ * Body size is enforced by Fastify before parsing; every error, including
+ * Fastify's own parse errors (which Nest routes to its exception layer),
+ * leaves through ErrorFilter as {code, message}.
+ */
+export async function createApp(config: ToolgateConfig, opts: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.limits.body_bytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    trustProxy: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
+    logger: opts.logger ?? ['log', 'warn', 'error'],
+    abortOnError: false,
+  });
+  app.useGlobalFilters(new ErrorFilter());
+  const fastify = app.getHttpAdapter().getInstance();
+  const doc = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('toolgate')
+      .setDescription('Runtime authorization decisions for MCP tool calls. See README for codes and the policy contract.')
+      .setVersion('0.1.0')
+      .build(),
+  );
+  fastify.get('/openapi.json', (_req, reply) => {
+    void reply.send(doc);
+  });
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,79 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { BadRequestError, CallerUnauthorizedError, PolicyUnavailableError, ToolgateError } from './errors.js';
+
+/** Status and body for one thrown value. */
+export interface ErrorAnswer {
+  status: number;
+  body: { code: string; message: string };
+  headers?: Record<string, string>;
+}
+
+const FASTIFY_CODES: Record<string, [string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['body_too_large', 'the request body is larger than the configured limit'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'send the body as application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['invalid_request', 'the Content-Length does not match the body'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['invalid_request', 'the body is empty; send a JSON object'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the body is not valid JSON'],
+};
+
+/**
+ * The one place that maps errors to HTTP. Domain errors carry codes; client
+ * mistakes are 400 with {code, message}; anything unexpected is a 500 with a
+ * generic message (details go to the log, never to the client).
+ */
+export function answerFor(err: unknown, log?: Logger): ErrorAnswer {
+  if (err instanceof BadRequestError) return { status: 400, body: { code: err.code, message: err.message } };
+  if (err instanceof PolicyUnavailableError) return { status: 503, body: { code: err.code, message: err.message } };
+  if (err instanceof CallerUnauthorizedError) {
+    const status = err.code === 'caller_forbidden' ? 403 : 401;
+    return {
+      status,
+      body: { code: err.code, message: err.message },
+      headers: err.wwwAuthenticate ? { 'www-authenticate': err.wwwAuthenticate } : undefined,
+    };
+  }
+  if (err instanceof ToolgateError) {
+    log?.error(`unmapped domain error ${err.code}: ${err.message}`);
+    return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
+  }
+  if (err instanceof HttpException) {
+    // Nest wraps Fastify's body-parser errors (FST_ERR_CTP_*) into HttpExceptions by status.
+    const status = err.getStatus();
+    if (status === 413) return { status: 400, body: { code: 'body_too_large', message: FASTIFY_CODES.FST_ERR_CTP_BODY_TOO_LARGE[1] } };
+    if (status === 415) return { status: 400, body: { code: 'unsupported_media_type', message: FASTIFY_CODES.FST_ERR_CTP_INVALID_MEDIA_TYPE[1] } };
+    if (status === 404) return { status, body: { code: 'not_found', message: err.message } };
+    if (status === 405) return { status, body: { code: 'method_not_allowed', message: err.message } };
+    if (status === 400 && /JSON|Unexpected token|prototype|constructor/i.test(err.message)) {
+      return { status: 400, body: { code: 'invalid_json', message: 'the body is not valid JSON' } };
+    }
+    if (status < 500) return { status: 400, body: { code: 'invalid_request', message: err.message } };
+    log?.error(`HTTP ${status}: ${err.message}`);
+    return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
+  }
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | undefined;
+  if (e && typeof e.code === 'string' && e.code.startsWith('FST_')) {
+    const known = FASTIFY_CODES[e.code];
+    if (known) return { status: 400, body: { code: known[0], message: known[1] } };
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return { status: 400, body: { code: 'invalid_request', message: String(e.message ?? 'invalid request') } };
+    }
+  }
+  // JSON body parse errors (SyntaxError with statusCode 400) and prototype-poisoning refusals.
+  if (e && e.statusCode === 400) return { status: 400, body: { code: 'invalid_json', message: 'the body is not valid JSON' } };
+  log?.error(`unexpected error: ${err instanceof Error ? err.stack : String(err)}`);
+  return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
+}
+
+/** Nest's global exception filter, delegating to answerFor. */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly log = new Logger('ErrorFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const a = answerFor(exception, this.log);
+    if (a.headers) for (const [k, v] of Object.entries(a.headers)) reply.header(k, v);
+    void reply.status(a.status).send(a.body);
+  }
+}

@@ -1,0 +1,112 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+const URL_OPTS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+/** Asymmetric algorithms accepted by default; HMAC only with an explicit secret. */
+export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
+
+export class ListenConfig {
+  @IsString() host: string = '127.0.0.1';
+  @IsInt() @Min(0) @Max(65535) port: number = 8181;
+}
+
+export class SourcePolicyConfig {
+  @IsString() policies: string = 'policies';
+  @IsString() tests: string = 'rego-tests';
+  @IsString() out: string = 'build';
+  /** Failing Rego tests block activation. */
+  @IsBoolean() test_gate: boolean = true;
+}
+
+export class BundlePolicyConfig {
+  @IsString() path!: string;
+}
+
+export class PolicyConfig {
+  @IsIn(['source', 'bundle']) mode: 'source' | 'bundle' = 'source';
+  @ValidateNested() @Type(() => SourcePolicyConfig) source: SourcePolicyConfig = new SourcePolicyConfig();
+  @IsOptional() @ValidateNested() @Type(() => BundlePolicyConfig) bundle?: BundlePolicyConfig;
+  /** Upper bound on one policy's wasm memory, in 64 KiB pages; growth past it aborts evaluation (deny). */
+  @IsInt() @Min(1) max_memory_pages: number = 4096;
+}
+
+export class LimitsConfig {
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024) body_bytes: number = 1024 * 1024;
+  @IsInt() @Min(256) @Max(1024 * 1024) token_bytes: number = 16 * 1024;
+  @IsInt() @Min(1) @Max(256) arguments_depth: number = 32;
+  @IsInt() @Min(1) @Max(1_000_000) arguments_nodes: number = 10_000;
+  @IsInt() @Min(1) @Max(100_000) tools_per_list: number = 1000;
+}
+
+export class IssuerConfig {
+  @IsUrl(URL_OPTS) issuer!: string;
+  @IsOptional() @IsUrl(URL_OPTS) jwks_uri?: string;
+  /** A local JWKS file instead of jwks_uri (air-gapped installs, the demo). */
+  @IsOptional() @IsString() jwks_file?: string;
+  /** Find jwks_uri through RFC 8414 / OpenID discovery. */
+  @IsBoolean() discovery: boolean = false;
+  @IsArray() @ArrayNotEmpty() @IsIn([...DEFAULT_ALGORITHMS, ...HMAC_ALGORITHMS], { each: true })
+  algorithms: string[] = [...DEFAULT_ALGORITHMS];
+  /** Shared secret for HS* algorithms; HMAC is refused without it. */
+  @IsOptional() @IsString() secret?: string;
+  @IsInt() @Min(0) @Max(300) clock_tolerance_s: number = 30;
+  /** Required JWT `typ` header, e.g. `at+jwt` (RFC 9068). */
+  @IsOptional() @IsString() typ?: string;
+  /** Minimum seconds between JWKS refetches triggered by an unknown `kid`. */
+  @IsInt() @Min(0) jwks_cooldown_s: number = 30;
+  /** JWKS is refetched when older than this. */
+  @IsInt() @Min(1) jwks_max_age_s: number = 600;
+  @IsInt() @Min(100) @Max(60_000) jwks_timeout_ms: number = 5000;
+}
+
+export class ServerConfig {
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'id must be 1-64 characters of A-Z a-z 0-9 . _ -' })
+  id!: string;
+  /** Canonical URI of the MCP server (RFC 8707); tokens must carry it in `aud`. */
+  @IsUrl(URL_OPTS) resource!: string;
+  @IsArray() @ArrayNotEmpty() @IsString({ each: true }) issuers!: string[];
+  @IsArray() @IsString({ each: true }) scopes_supported: string[] = [];
+  @IsOptional() @IsString() resource_name?: string;
+  /** Where clients find the RFC 9728 metadata; default derived from `resource`. */
+  @IsOptional() @IsUrl(URL_OPTS) resource_metadata_url?: string;
+}
+
+export class CallersConfig {
+  /** `none`: any caller that can reach the port (loopback only); `jwt`: a bearer JWT for toolgate itself. */
+  @IsIn(['none', 'jwt']) auth: 'none' | 'jwt' = 'none';
+  @IsOptional() @IsString() issuer?: string;
+  @IsOptional() @IsString() audience?: string;
+  @IsOptional() @IsString() scope?: string;
+}
+
+export class TokenCacheConfig {
+  @IsInt() @Min(0) @Max(10_000_000) max_entries: number = 10_000;
+}
+
+/** The whole configuration file. Unknown keys are rejected. */
+export class ToolgateConfig {
+  @ValidateNested() @Type(() => ListenConfig) listen: ListenConfig = new ListenConfig();
+  @ValidateNested() @Type(() => PolicyConfig) policy: PolicyConfig = new PolicyConfig();
+  @ValidateNested() @Type(() => LimitsConfig) limits: LimitsConfig = new LimitsConfig();
+  @ValidateNested() @Type(() => TokenCacheConfig) token_cache: TokenCacheConfig = new TokenCacheConfig();
+  @IsArray() @ValidateNested({ each: true }) @Type(() => IssuerConfig) issuers: IssuerConfig[] = [];
+  @IsArray() @ArrayNotEmpty() @ValidateNested({ each: true }) @Type(() => ServerConfig) servers!: ServerConfig[];
+  @ValidateNested() @Type(() => CallersConfig) callers: CallersConfig = new CallersConfig();
+  /** Labels for logs and metrics. */
+  @IsString() instance_id: string = 'toolgate';
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../common/errors.js';
+import { HMAC_ALGORITHMS, ToolgateConfig } from './config.schema.js';
+
+function flatten(errors: ValidationError[], prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    const key = /^\d+$/.test(e.property) ? `${prefix}[${e.property}]` : prefix ? `${prefix}.${e.property}` : e.property;
+    for (const msg of Object.values(e.constraints ?? {})) {
+      out.push(`${key}: ${msg.replace(/^property \S+ should not exist$/, 'unknown key')}`);
+    }
+    out.push(...flatten(e.children ?? [], key));
+  }
+  return out;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Cross-field rules class-validator cannot express; each message names its key. */
+function semanticErrors(c: ToolgateConfig): string[] {
+  const errs: string[] = [];
+  const issuers = new Map<string, number>();
+  c.issuers.forEach((iss, i) => {
+    const key = `issuers[${i}]`;
+    if (issuers.has(iss.issuer)) errs.push(`${key}.issuer: duplicate issuer ${iss.issuer}`);
+    issuers.set(iss.issuer, i);
+    const sources = [iss.jwks_uri, iss.jwks_file, iss.discovery ? 'discovery' : undefined].filter(Boolean);
+    const hmacOnly = iss.algorithms.every((a) => HMAC_ALGORITHMS.includes(a));
+    if (sources.length !== 1 && !(hmacOnly && sources.length === 0)) {
+      errs.push(`${key}.jwks_uri: set exactly one of jwks_uri, jwks_file or discovery: true`);
+    }
+    if (iss.algorithms.some((a) => HMAC_ALGORITHMS.includes(a)) && !iss.secret) {
+      errs.push(`${key}.algorithms: HMAC algorithms need ${key}.secret`);
+    }
+    if (iss.secret && Buffer.byteLength(iss.secret) < 32) errs.push(`${key}.secret: must be at least 32 bytes`);
+  });
+  const ids = new Set<string>();
+  const paths = new Set<string>();
+  c.servers.forEach((s, i) => {
+    const key = `servers[${i}]`;
+    if (ids.has(s.id)) errs.push(`${key}.id: duplicate server id ${s.id}`);
+    ids.add(s.id);
+    const p = new URL(s.resource).pathname;
+    if (paths.has(p)) errs.push(`${key}.resource: another server already uses the path ${p}`);
+    paths.add(p);
+    s.issuers.forEach((iss, j) => {
+      if (!issuers.has(iss)) errs.push(`${key}.issuers[${j}]: ${iss} is not configured under issuers`);
+    });
+  });
+  if (c.policy.mode === 'bundle' && !c.policy.bundle) errs.push('policy.bundle: required when policy.mode is bundle');
+  if (c.callers.auth === 'jwt') {
+    if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
+    if (!c.callers.audience) errs.push('callers.audience: required when callers.auth is jwt');
+    if (!c.callers.scope) errs.push('callers.scope: required when callers.auth is jwt');
+  } else if (!LOOPBACK.has(c.listen.host)) {
+    errs.push(`callers.auth: must be jwt when listen.host (${c.listen.host}) is not loopback`);
+  }
+  return errs;
+}
+
+/**
+ * Parses and validates a configuration document (YAML or JSON). Throws a
+ * ConfigError listing every problem, each prefixed by its key.
+ */
+export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('config: the document must be a mapping');
+  }
+  const config = plainToInstance(ToolgateConfig, raw, { exposeDefaultValues: true });
+  const errors = flatten(validateSync(config, { whitelist: true, forbidNonWhitelisted: true }));
+  if (errors.length === 0) errors.push(...semanticErrors(config));
+  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`);
+  const abs = (p: string) => path.resolve(baseDir, p);
+  config.policy.source.policies = abs(config.policy.source.policies);
+  config.policy.source.tests = abs(config.policy.source.tests);
+  config.policy.source.out = abs(config.policy.source.out);
+  if (config.policy.bundle) config.policy.bundle.path = abs(config.policy.bundle.path);
+  for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
+  return config;
+}
+
+/** Reads the file named by `--config <path>` or `TOOLGATE_CONFIG`. Relative paths in it resolve against the working directory. */
+export function loadConfigFile(file: string): ToolgateConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  return parseConfig(raw);
+}
+
+/** The config path from argv (`--config x` / `--config=x`) or the environment. */
+export function configPathFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const i = argv.indexOf('--config');
+  if (i >= 0) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith('--config='));
+  return eq ? eq.slice('--config='.length) : env.TOOLGATE_CONFIG;
+}

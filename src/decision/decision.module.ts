@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { PolicyStoreModule } from '../policy-store/policy-store.module.js';
+import { TokenModule } from '../token/token.module.js';
+import { DecisionController } from './decision.controller.js';
+import { DecisionService } from './decision.service.js';
+import { ResourceMetadataController } from './resource-metadata.controller.js';
+
+@Module({
+  imports: [PolicyStoreModule, TokenModule],
+  controllers: [DecisionController, ResourceMetadataController],
+  providers: [DecisionService],
+})
+export class DecisionModule {}

@@ -1,0 +1,49 @@
+import { Controller, Get, Header, Res, UseGuards } from '@nestjs/common';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { PolicyStore } from '../policy-store/policy-store.service.js';
+import { CallerAuthGuard } from '../token/caller-auth.guard.js';
+import { MetricsService } from './metrics.service.js';
+
+const STARTED = new Date();
+
+/** Liveness, readiness, Prometheus metrics and the policy status. */
+@ApiTags('operations')
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly store: PolicyStore,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @Get('healthz')
+  @ApiOkResponse({ description: 'The process is alive.' })
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  /** Ready only with a policy loaded: without one every decision would be refused. */
+  @Get('readyz')
+  readyz(@Res() reply: FastifyReply): void {
+    const active = this.store.current();
+    if (!active) {
+      void reply.status(503).send({ code: 'policy_unavailable', message: 'no policy is loaded' });
+      return;
+    }
+    void reply.send({ status: 'ready', revision: active.revision });
+  }
+
+  @Get('metrics')
+  @ApiExcludeEndpoint()
+  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  async prometheus(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+
+  @Get('v1/status')
+  @UseGuards(CallerAuthGuard)
+  @ApiOkResponse({ description: 'Active revision, when and from where it loaded, the last failed activation, recent revisions.' })
+  status() {
+    return { started_at: STARTED.toISOString(), ...this.store.status() };
+  }
+}

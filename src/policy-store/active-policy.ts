@@ -1,0 +1,29 @@
+import type { WasmPolicy } from '../evaluator/wasm-policy.js';
+
+/** Where an active policy came from. */
+export interface PolicySource {
+  kind: 'source' | 'bundle';
+  /** Directory or bundle path / URL. */
+  location: string;
+}
+
+/**
+ * One immutable, loaded policy revision. A decision takes a reference to it at
+ * its start and uses only that, so a reload never mixes revisions.
+ */
+export interface ActivePolicy {
+  readonly policy: WasmPolicy;
+  readonly revision: string;
+  readonly loadedAt: Date;
+  readonly source: PolicySource;
+}
+
+/** A failed attempt to activate a policy, as the status endpoint shows it. */
+export interface ActivationFailure {
+  at: Date;
+  step: string;
+  code: string;
+  message: string;
+  problems: { file?: string; line?: number; message: string }[];
+  source: PolicySource;
+}

@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+import type { IssuerConfig } from '../config/config.schema.js';
+import { TokenError } from './token-errors.js';
+
+type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
+
+/** Counts JWKS fetches; wired to metrics by the token module. */
+export type FetchListener = (issuer: string, result: 'ok' | 'error') => void;
+
+const MAX_JWKS_BYTES = 1024 * 1024;
+
+async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
+  const body = await res.arrayBuffer();
+  if (body.byteLength > MAX_JWKS_BYTES) throw new Error(`GET ${url} answered more than ${MAX_JWKS_BYTES} bytes`);
+  return JSON.parse(Buffer.from(body).toString('utf8'));
+}
+
+function isJwks(v: unknown): v is JSONWebKeySet {
+  return !!v && typeof v === 'object' && Array.isArray((v as { keys?: unknown }).keys);
+}
+
+/**
+ * The verification keys of one issuer. Fetched lazily (from jwks_uri, a file,
+ * or discovery), refreshed when older than jwks_max_age_s, and refetched once
+ * when a token names an unknown `kid`, at most every jwks_cooldown_s. Every
+ * change of the key set bumps `generation`, which invalidates cached tokens.
+ */
+export class KeySource {
+  generation = 0;
+  private resolver?: KeyResolver;
+  private fingerprint = '';
+  private fetchedAt = 0;
+  private lastRefetchForKid = -Infinity;
+  private inflight?: Promise<void>;
+  private jwksUri?: string;
+
+  constructor(
+    readonly config: IssuerConfig,
+    private readonly onFetch: FetchListener = () => {},
+  ) {
+    this.jwksUri = config.jwks_uri;
+  }
+
+  /** Resolves the key for a JWS header; shaped as jose's key-resolver function. */
+  async getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<ResolvedKey> {
+    if (header.alg?.startsWith('HS')) {
+      return new TextEncoder().encode(this.config.secret ?? '') as unknown as ResolvedKey;
+    }
+    const now = Date.now();
+    if (!this.resolver || now - this.fetchedAt > this.config.jwks_max_age_s * 1000) await this.refresh();
+    try {
+      return await this.resolver!(header, token);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
+      if (now - this.lastRefetchForKid < this.config.jwks_cooldown_s * 1000) throw e;
+      this.lastRefetchForKid = now;
+      await this.refresh();
+      return this.resolver!(header, token);
+    }
+  }
+
+  /** Fetches the key set now (deduplicating concurrent callers). */
+  refresh(): Promise<void> {
+    this.inflight ??= this.load().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async load(): Promise<void> {
+    let jwks: unknown;
+    try {
+      if (this.config.jwks_file) {
+        jwks = JSON.parse(await readFile(this.config.jwks_file, 'utf8'));
+      } else {
+        this.jwksUri ??= await this.discover();
+        jwks = await fetchJson(this.jwksUri, this.config.jwks_timeout_ms);
+      }
+      if (!isJwks(jwks)) throw new Error('the JWKS document has no "keys" array');
+      this.onFetch(this.config.issuer, 'ok');
+    } catch (e) {
+      this.onFetch(this.config.issuer, 'error');
+      // Keep serving with the keys we have, if any; without keys nothing verifies.
+      if (this.resolver) return;
+      throw new TokenError('issuer_unavailable', `keys of issuer ${this.config.issuer} are unavailable: ${(e as Error).message}`);
+    }
+    // Private key material never belongs in a JWKS; drop it rather than trust it.
+    const keys = jwks.keys.filter((k) => !('d' in k));
+    const fingerprint = JSON.stringify(keys.map((k) => [k.kid, k.kty, k.n, k.x, k.y, k.crv, k.alg, k.use]));
+    this.fetchedAt = Date.now();
+    if (fingerprint !== this.fingerprint) {
+      this.fingerprint = fingerprint;
+      this.resolver = createLocalJWKSet({ keys });
+      this.generation++;
+    }
+  }
+
+  private async discover(): Promise<string> {
+    const base = this.config.issuer.replace(/\/$/, '');
+    const u = new URL(this.config.issuer);
+    const candidates = [
+      `${u.origin}/.well-known/oauth-authorization-server${u.pathname === '/' ? '' : u.pathname}`,
+      `${base}/.well-known/openid-configuration`,
+    ];
+    let lastError: unknown;
+    for (const url of candidates) {
+      try {
+        const meta = (await fetchJson(url, this.config.jwks_timeout_ms)) as { issuer?: unknown; jwks_uri?: unknown };
+        // RFC 8414 §3.3: the metadata's issuer must equal the configured one exactly.
+        if (meta.issuer !== this.config.issuer) throw new Error(`${url} names issuer ${String(meta.issuer)}`);
+        if (typeof meta.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`);
+        return meta.jwks_uri;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error('discovery failed');
+  }
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
+import { KeySource, type FetchListener } from './key-source.js';
+import { TokenCache } from './token-cache.js';
+import { TokenError, type TokenErrorCode } from './token-errors.js';
+
+/** A token that passed every check, with what policy and logs may use. */
+export interface VerifiedToken {
+  claims: JWTPayload & Record<string, unknown>;
+  scopes: string[];
+  issuer: string;
+  /** First 12 hex of the token's SHA-256: safe to log, never the token itself. */
+  fingerprint: string;
+  /** Epoch ms of `exp`. */
+  expiresAt: number;
+  cached: boolean;
+}
+
+/** Options that are not per issuer. */
+export interface VerifierOptions {
+  maxTokenBytes: number;
+  cacheEntries: number;
+  onFetch?: FetchListener;
+}
+
+const KEY_INJECTION_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
+
+/** SHA-256 fingerprint of a token (first 12 hex); the only form a token may be logged in. */
+export function tokenFingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+}
+
+function decodeSegment(seg: string, what: string): Record<string, unknown> {
+  if (!/^[A-Za-z0-9_-]+$/.test(seg)) throw new TokenError('token_malformed', `the token's ${what} is not base64url`);
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
+  } catch {
+    throw new TokenError('token_malformed', `the token's ${what} is not JSON`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new TokenError('token_malformed', `the token's ${what} is not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** `scope` (space-delimited, RFC 9068) or `scp` (array or string) → list of scopes. */
+export function scopesOf(claims: Record<string, unknown>): string[] {
+  const raw = claims.scope ?? claims.scp;
+  if (typeof raw === 'string') return raw.split(' ').filter(Boolean);
+  if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+function mapJoseError(e: unknown, issuer: string): TokenError {
+  if (e instanceof TokenError) return e;
+  if (e instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'the token has expired');
+  if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    const claim = e.claim;
+    if (e.reason === 'missing') return new TokenError('token_malformed', `the token has no "${claim}" claim`);
+    const byClaim: Record<string, [TokenErrorCode, string]> = {
+      nbf: ['token_not_yet_valid', 'the token is not valid yet (nbf)'],
+      iat: ['token_not_yet_valid', 'the token was issued in the future (iat)'],
+      iss: ['token_issuer_untrusted', 'the token issuer does not match'],
+      aud: ['token_audience_mismatch', 'the token was not issued for this server (aud)'],
+      typ: ['token_type_invalid', 'the token type (typ) is not accepted'],
+    };
+    const [code, message] = byClaim[claim] ?? ['token_malformed', `the token's "${claim}" claim is invalid`];
+    return new TokenError(code, message);
+  }
+  if (e instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('token_algorithm_rejected', 'the token algorithm is not allowed');
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('token_invalid_signature', 'the token signature is invalid');
+  if (e instanceof joseErrors.JWKSNoMatchingKey) return new TokenError('token_invalid_signature', `no key of ${issuer} matches the token (kid)`);
+  if (e instanceof joseErrors.JWKSMultipleMatchingKeys) return new TokenError('token_invalid_signature', 'the token does not name which key (kid) signed it');
+  if (e instanceof joseErrors.JOSENotSupported) return new TokenError('token_malformed', `the token uses an unsupported feature: ${e.message}`);
+  if (e instanceof joseErrors.JOSEError) return new TokenError('token_malformed', `the token is malformed: ${e.message}`);
+  return new TokenError('token_invalid_signature', 'the token could not be verified');
+}
+
+/**
+ * Verifies bearer JWTs for one protected MCP server with jose: exact issuer,
+ * audience = the server's resource, exp required, nbf/iat with tolerance,
+ * per-issuer algorithm allowlist, optional `typ`. Headers that try to bring
+ * their own key (jwk, jku, x5u, x5c) are refused outright.
+ */
+export class TokenVerifier {
+  private readonly sources = new Map<string, KeySource>();
+  private readonly cache: TokenCache<VerifiedToken>;
+
+  constructor(
+    issuers: IssuerConfig[],
+    private readonly opts: VerifierOptions,
+  ) {
+    for (const iss of issuers) this.sources.set(iss.issuer, new KeySource(iss, opts.onFetch));
+    this.cache = new TokenCache(opts.cacheEntries);
+  }
+
+  /** The issuer's key source (tests and admin use it to force a refresh). */
+  keySource(issuer: string): KeySource | undefined {
+    return this.sources.get(issuer);
+  }
+
+  /** Number of cached verified tokens. */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  /** Verifies `token` for `server`; throws TokenError. `Bearer ` prefixes are accepted. */
+  async verify(rawToken: unknown, server: ServerConfig, now = Date.now()): Promise<VerifiedToken> {
+    if (typeof rawToken !== 'string' || rawToken.trim() === '') throw new TokenError('token_missing', 'no bearer token was presented');
+    const token = rawToken.replace(/^Bearer\s+/i, '').trim();
+    if (token === '') throw new TokenError('token_missing', 'no bearer token was presented');
+    if (token.length > this.opts.maxTokenBytes) throw new TokenError('token_malformed', `the token is longer than ${this.opts.maxTokenBytes} bytes`);
+    const parts = token.split('.');
+    if (parts.length === 5) throw new TokenError('token_malformed', 'encrypted tokens (JWE) are not accepted; send a signed JWT');
+    if (parts.length !== 3) throw new TokenError('token_malformed', 'the token is not a compact JWS (three dot-separated parts)');
+
+    const cacheKey = createHash('sha256').update(server.id).update('\0').update(token).digest('base64url');
+    const header = decodeSegment(parts[0], 'header');
+    const payload = decodeSegment(parts[1], 'payload');
+    const iss = payload.iss;
+    if (typeof iss !== 'string') throw new TokenError('token_issuer_untrusted', 'the token has no issuer (iss)');
+    const source = server.issuers.includes(iss) ? this.sources.get(iss) : undefined;
+    if (!source) throw new TokenError('token_issuer_untrusted', `issuer ${iss} is not trusted for server ${server.id}`);
+
+    const hit = this.cache.get(cacheKey, source.generation, now);
+    if (hit) return { ...hit, cached: true };
+
+    const cfg = source.config;
+    if (typeof header.alg !== 'string' || !cfg.algorithms.includes(header.alg)) {
+      throw new TokenError('token_algorithm_rejected', `algorithm ${String(header.alg)} is not allowed for ${iss}`);
+    }
+    const injected = KEY_INJECTION_HEADERS.filter((h) => h in header);
+    if (injected.length > 0) {
+      throw new TokenError('token_invalid_signature', `the token header carries its own key material (${injected.join(', ')}); refused`);
+    }
+    let claims: JWTPayload;
+    try {
+      const res = await jwtVerify(token, (h, t) => source.getKey(h, t), {
+        issuer: cfg.issuer,
+        audience: server.resource,
+        algorithms: cfg.algorithms,
+        clockTolerance: cfg.clock_tolerance_s,
+        requiredClaims: ['exp'],
+        typ: cfg.typ,
+        currentDate: new Date(now),
+      });
+      claims = res.payload;
+    } catch (e) {
+      throw mapJoseError(e, iss);
+    }
+    if (typeof claims.iat === 'number' && claims.iat * 1000 > now + cfg.clock_tolerance_s * 1000) {
+      throw new TokenError('token_not_yet_valid', 'the token was issued in the future (iat)');
+    }
+    const verified: VerifiedToken = {
+      claims: claims as VerifiedToken['claims'],
+      scopes: scopesOf(claims as Record<string, unknown>),
+      issuer: iss,
+      fingerprint: tokenFingerprint(token),
+      expiresAt: (claims.exp as number) * 1000,
+      cached: false,
+    };
+    this.cache.set(cacheKey, { value: verified, expiresAt: verified.expiresAt, generation: source.generation });
+    return verified;
+  }
+}
