@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsArray, IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
+import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 
 /** The tool call being decided. */
 export class ToolCallDto {
@@ -32,7 +32,7 @@ export class DecisionRequestDto {
   action?: 'call' | 'list';
 
   @ApiProperty({ type: ToolCallDto })
-  @ValidateNested() @Type(() => ToolCallDto)
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => ToolCallDto)
   tool!: ToolCallDto;
 }
 

@@ -56,6 +56,7 @@ function mapJoseError(e: unknown, issuer: string): TokenError {
   if (e instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'the token has expired');
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = e.claim;
+    if (e.reason === 'missing' && claim === 'aud') return new TokenError('token_audience_mismatch', 'the token names no audience (aud)');
     if (e.reason === 'missing') return new TokenError('token_malformed', `the token has no "${claim}" claim`);
     const byClaim: Record<string, [TokenErrorCode, string]> = {
       nbf: ['token_not_yet_valid', 'the token is not valid yet (nbf)'],

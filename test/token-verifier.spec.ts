@@ -1,0 +1,121 @@
+import { parseConfig } from '../src/config/load-config.js';
+import { TokenVerifier } from '../src/token/token-verifier.js';
+import { makeKey, TestIssuer } from './support/auth-server.js';
+
+const RESOURCE = 'http://127.0.0.1:3999/mcp';
+
+async function setup(issuerExtra: Record<string, unknown> = {}) {
+  const a = await makeKey('ES256', 'a');
+  const idp = await TestIssuer.start([a]);
+  const config = parseConfig({
+    issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['ES256', 'RS256'], ...issuerExtra }],
+    servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer] }],
+  });
+  const verifier = new TokenVerifier(config.issuers, { maxTokenBytes: 16384, cacheEntries: 100 });
+  return { a, idp, verifier, server: config.servers[0], config };
+}
+
+const claims = { sub: 'alice', aud: RESOURCE, scope: 'x y' };
+
+describe('TokenVerifier against a loopback JWKS', () => {
+  it('refetches once for an unknown kid and then respects the cooldown', async () => {
+    const { idp, verifier, server } = await setup({ jwks_cooldown_s: 30 });
+    try {
+      await verifier.verify(await idp.sign(claims), server);
+      expect(idp.jwksFetches).toBe(1);
+      const ghost = await makeKey('ES256', 'ghost');
+      await expect(verifier.verify(await idp.sign(claims, { key: ghost }), server)).rejects.toMatchObject({ code: 'token_invalid_signature' });
+      expect(idp.jwksFetches).toBe(2);
+      await expect(verifier.verify(await idp.sign(claims, { key: ghost }), server)).rejects.toMatchObject({ code: 'token_invalid_signature' });
+      expect(idp.jwksFetches).toBe(2);
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('picks up a rotated key without restart and drops cached tokens when keys change', async () => {
+    const { a, idp, verifier, server } = await setup({ jwks_cooldown_s: 0 });
+    try {
+      const oldToken = await idp.sign(claims);
+      expect((await verifier.verify(oldToken, server)).cached).toBe(false);
+      expect((await verifier.verify(oldToken, server)).cached).toBe(true);
+      // Rotate: b replaces a.
+      const b = await makeKey('RS256', 'b');
+      idp.keys = [b];
+      const newToken = await idp.sign(claims, { key: b });
+      const v = await verifier.verify(newToken, server);
+      expect(v.scopes).toEqual(['x', 'y']);
+      // a's key is gone: its cached verification must not survive the key change.
+      await expect(verifier.verify(oldToken, server)).rejects.toMatchObject({ code: 'token_invalid_signature' });
+      expect(a.kid).toBe('a');
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('finds the JWKS through RFC 8414 discovery', async () => {
+    const a = await makeKey('ES256', 'a');
+    const idp = await TestIssuer.start([a]);
+    try {
+      const config = parseConfig({
+        issuers: [{ issuer: idp.issuer, discovery: true, algorithms: ['ES256'] }],
+        servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer] }],
+      });
+      const verifier = new TokenVerifier(config.issuers, { maxTokenBytes: 16384, cacheEntries: 10 });
+      const v = await verifier.verify(await idp.sign(claims), config.servers[0]);
+      expect(v.claims.sub).toBe('alice');
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('an unreachable issuer is issuer_unavailable, and known keys keep working when it goes down later', async () => {
+    const { idp, verifier, server } = await setup({ jwks_max_age_s: 1 });
+    try {
+      idp.down = true;
+      await expect(verifier.verify(await idp.sign(claims), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
+      idp.down = false;
+      await verifier.verify(await idp.sign(claims), server);
+      idp.down = true;
+      await new Promise((r) => setTimeout(r, 1100));
+      const v = await verifier.verify(await idp.sign({ ...claims, jti: 'fresh' }), server);
+      expect(v.cached).toBe(false);
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('caches per server and never past exp', async () => {
+    const { idp, verifier, server } = await setup();
+    try {
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const t = await idp.sign({ ...claims, exp });
+      expect((await verifier.verify(t, server)).cached).toBe(false);
+      expect((await verifier.verify(t, server)).cached).toBe(true);
+      await expect(verifier.verify(t, server, (exp + 31) * 1000)).rejects.toMatchObject({ code: 'token_expired' });
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('HMAC needs a configured secret, and then works', async () => {
+    expect(() =>
+      parseConfig({
+        issuers: [{ issuer: 'https://hs.example', algorithms: ['HS256'] }],
+        servers: [{ id: 'demo', resource: RESOURCE, issuers: ['https://hs.example'] }],
+      }),
+    ).toThrow(/issuers\[0\]\.algorithms: HMAC algorithms need issuers\[0\]\.secret/);
+    const secret = 'a-very-long-shared-secret-of-32-bytes!!';
+    const config = parseConfig({
+      issuers: [{ issuer: 'https://hs.example', algorithms: ['HS256'], secret }],
+      servers: [{ id: 'demo', resource: RESOURCE, issuers: ['https://hs.example'] }],
+    });
+    const { SignJWT } = await import('jose');
+    const token = await new SignJWT({ sub: 's', aud: RESOURCE, iss: 'https://hs.example' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1m')
+      .sign(new TextEncoder().encode(secret));
+    const verifier = new TokenVerifier(config.issuers, { maxTokenBytes: 16384, cacheEntries: 10 });
+    expect((await verifier.verify(token, config.servers[0])).claims.sub).toBe('s');
+  });
+});
