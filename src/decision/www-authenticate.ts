@@ -13,6 +13,7 @@ export function resourceMetadataUrl(server: ServerConfig): string {
 
 function quote(v: string): string {
   // RFC 9110 quoted-string: escape backslash and quote; drop controls.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return `"${v.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, ' ')}"`;
 }
 
