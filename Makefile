@@ -13,7 +13,7 @@ OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
 
-.PHONY: setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: bench setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
 setup: $(NODE_STAMP) tools
@@ -81,3 +81,7 @@ jest: $(NODE_STAMP) $(OPA_STAMP)
 
 clean:
 	rm -rf dist build coverage
+
+## bench: in-process micro-benchmarks, written into BENCHMARKS.md
+bench: setup build
+	node dist/bench/in-process.js --write

@@ -3,7 +3,9 @@ export interface CachedToken<T> {
   value: T;
   /** Epoch ms after which the entry must not be used (the token's exp). */
   expiresAt: number;
-  /** Key-set generation the token was verified against. */
+  /** Issuer whose keys verified the token. */
+  issuer: string;
+  /** That issuer's key-set generation at verification time. */
   generation: number;
 }
 
@@ -17,10 +19,11 @@ export class TokenCache<T> {
 
   constructor(private readonly maxEntries: number) {}
 
-  get(key: string, generation: number, now = Date.now()): T | undefined {
+  /** The cached value, unless expired or verified with keys the issuer no longer has (`generationOf`). */
+  get(key: string, generationOf: (issuer: string) => number, now = Date.now()): T | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    if (e.expiresAt <= now || e.generation !== generation) {
+    if (e.expiresAt <= now || e.generation !== generationOf(e.issuer)) {
       this.entries.delete(key);
       return undefined;
     }

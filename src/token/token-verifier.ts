@@ -115,16 +115,18 @@ export class TokenVerifier {
     if (parts.length === 5) throw new TokenError('token_malformed', 'encrypted tokens (JWE) are not accepted; send a signed JWT');
     if (parts.length !== 3) throw new TokenError('token_malformed', 'the token is not a compact JWS (three dot-separated parts)');
 
+    // Cache first: a hit costs one hash, no decoding. The entry remembers its issuer,
+    // and is honoured only while that issuer's key set is the one it was verified with.
     const cacheKey = createHash('sha256').update(server.id).update('\0').update(token).digest('base64url');
+    const hit = this.cache.get(cacheKey, (issuer) => this.sources.get(issuer)?.generation ?? -1, now);
+    if (hit) return { ...hit, cached: true };
+
     const header = decodeSegment(parts[0], 'header');
     const payload = decodeSegment(parts[1], 'payload');
     const iss = payload.iss;
     if (typeof iss !== 'string') throw new TokenError('token_issuer_untrusted', 'the token has no issuer (iss)');
     const source = server.issuers.includes(iss) ? this.sources.get(iss) : undefined;
     if (!source) throw new TokenError('token_issuer_untrusted', `issuer ${iss} is not trusted for server ${server.id}`);
-
-    const hit = this.cache.get(cacheKey, source.generation, now);
-    if (hit) return { ...hit, cached: true };
 
     const cfg = source.config;
     if (typeof header.alg !== 'string' || !cfg.algorithms.includes(header.alg)) {
@@ -160,7 +162,7 @@ export class TokenVerifier {
       expiresAt: (claims.exp as number) * 1000,
       cached: false,
     };
-    this.cache.set(cacheKey, { value: verified, expiresAt: verified.expiresAt, generation: source.generation });
+    this.cache.set(cacheKey, { value: verified, expiresAt: verified.expiresAt, issuer: iss, generation: source.generation });
     return verified;
   }
 }

@@ -1,0 +1,145 @@
+/**
+ * In-process micro-benchmarks: request validation, token verification (cold
+ * and cached), policy evaluation alone, and the whole decision through
+ * DecisionService. Prints a markdown table; `--write` puts it into
+ * BENCHMARKS.md between the in-process markers. Numbers, not assertions.
+ */
+import 'reflect-metadata';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { parseConfig } from '../config/load-config.js';
+import { parseDecisionRequest } from '../decision/decision-request.js';
+import { DecisionRequestDto } from '../decision/decision.dto.js';
+import { DecisionService } from '../decision/decision.service.js';
+import { MetricsService } from '../health/metrics.service.js';
+import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
+import { PolicyStore } from '../policy-store/policy-store.service.js';
+import { TokenService } from '../token/token.service.js';
+
+interface Row {
+  name: string;
+  n: number;
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+function stats(name: string, samples: number[]): Row {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { name, n: s.length, p50: q(0.5), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+async function timeEach(n: number, fn: (i: number) => unknown | Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn(i);
+    out.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return out;
+}
+
+function timeEachSync(n: number, fn: (i: number) => unknown): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    fn(i);
+    out.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const root = process.cwd();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'toolgate-bench-'));
+  const resource = 'http://127.0.0.1:3000/mcp';
+  const issuer = 'https://bench.toolgate.test';
+  try {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const config = parseConfig({
+      policy: { source: { policies: path.join(root, 'policies'), tests: path.join(root, 'rego-tests'), out: path.join(dir, 'build') } },
+      issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
+      servers: [{ id: 'demo', resource, issuers: [issuer] }],
+      token_cache: { max_entries: 100_000 },
+    });
+    const built = await buildPolicyBundle({ policyDir: config.policy.source.policies, outDir: config.policy.source.out, runTests: false });
+    const metrics = new MetricsService();
+    const store = new PolicyStore(config);
+    await store.attempt({ kind: 'bundle', location: built.bundlePath }, async () => built.files);
+    const active = store.current()!;
+    const tokens = new TokenService(config, metrics);
+    const decisions = new DecisionService(config, store, tokens, metrics);
+    const sign = (jti: string) =>
+      new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', jti })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setAudience(resource)
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(privateKey);
+    const N = Number(process.env.BENCH_N ?? 20_000);
+    const COLD = Math.min(N, 5000);
+    const coldTokens = await Promise.all(Array.from({ length: COLD }, (_, i) => sign(`cold-${i}`)));
+    const hot = await sign('hot');
+    const body = { token: hot, server: 'demo', tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD' } } };
+    const input = {
+      claims: { sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' },
+      scopes: ['refunds:write'],
+      server: 'demo',
+      action: 'call',
+      tool: { ...body.tool, annotations: {} },
+      time: new Date().toISOString(),
+    };
+    const ctx = { nowNs: Date.now() * 1e6 };
+    const server = config.servers[0];
+    const rows: Row[] = [];
+
+    // warm-up
+    for (let i = 0; i < 2000; i++) active.policy.evaluate(DECISION_ENTRYPOINT, input, ctx);
+    for (let i = 0; i < 500; i++) await decisions.decide(parseDecisionRequest(body, config.limits));
+
+    rows.push(stats('validate body: hand-written (decision route)', timeEachSync(N, () => parseDecisionRequest(body, config.limits))));
+    rows.push(
+      stats(
+        'validate body: class-transformer + class-validator',
+        timeEachSync(N, () => validateSync(plainToInstance(DecisionRequestDto, body) as object, { whitelist: true, forbidNonWhitelisted: true })),
+      ),
+    );
+    rows.push(stats('token verify, cached (same token)', await timeEach(N, () => tokens.verifier.verify(hot, server))));
+    rows.push(stats('token verify, cold (jose, ES256, distinct tokens)', await timeEach(COLD, (i) => tokens.verifier.verify(coldTokens[i], server))));
+    rows.push(stats('policy evaluation alone (wasm)', timeEachSync(N, () => active.policy.evaluate(DECISION_ENTRYPOINT, input, ctx))));
+    rows.push(stats('whole decision, cached token (validate + verify + evaluate)', await timeEach(N, () => decisions.decide(parseDecisionRequest(body, config.limits)))));
+
+    const table = [
+      '| measurement | n | p50 µs | p99 µs | mean µs |',
+      '|---|---:|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.name} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.mean.toFixed(1)} |`),
+    ].join('\n');
+    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}, policy revision ${active.revision}, one process, sequential calls.`;
+    console.log(meta);
+    console.log(table);
+    if (process.argv.includes('--write')) {
+      const file = path.join(root, 'BENCHMARKS.md');
+      const doc = await readFile(file, 'utf8');
+      const start = '<!-- in-process:start -->';
+      const end = '<!-- in-process:end -->';
+      const i = doc.indexOf(start);
+      const j = doc.indexOf(end);
+      if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the in-process markers');
+      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n${doc.slice(j)}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
