@@ -13,7 +13,7 @@ OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
 
-.PHONY: bench setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
 setup: $(NODE_STAMP) tools
@@ -46,6 +46,12 @@ build: $(NODE_STAMP)
 ## policy: check, test and compile policies/ to build/bundle.tar.gz (what the service loads)
 policy: setup build
 	node dist/cli.js build --policies policies --tests rego-tests --out build
+
+## bundle: build a bundle as CI would (build/bundle.tar.gz); sign it with SIGNING_KEY=key.pem [KEY_ID=ci] [SCOPE=…] [SIGNING_ALG=RS256]
+SIGNING_ALG ?= RS256
+KEY_ID      ?= default
+bundle: setup build
+	node dist/cli.js bundle --policies policies --tests rego-tests --out build $(if $(SIGNING_KEY),--signing-key $(SIGNING_KEY) --signing-alg $(SIGNING_ALG) --key-id $(KEY_ID) $(if $(SCOPE),--scope $(SCOPE)))
 
 ## run: set up, build, and start toolgate on 127.0.0.1 with the demo config (demo keys in .toolgate/demo)
 run: policy

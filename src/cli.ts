@@ -2,10 +2,12 @@
 /**
  * toolgate command line: build policy bundles and capabilities as CI would.
  *   node dist/cli.js build [--policies policies] [--tests rego-tests] [--out build] [--no-tests]
+ *   node dist/cli.js bundle [--signing-key key.pem --signing-alg RS256 --key-id ci --scope toolgate] [--output file]
  *   node dist/cli.js capabilities [--out build/capabilities]
  *   node dist/cli.js demo-keys [--out .toolgate/demo]
  *   node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write" [--ttl 3600]
  */
+import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
@@ -23,24 +25,38 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string', default: 'build' },
       'no-tests': { type: 'boolean', default: false },
       revision: { type: 'string' },
+      'signing-key': { type: 'string' },
+      'signing-alg': { type: 'string', default: 'RS256' },
+      'key-id': { type: 'string', default: 'default' },
+      scope: { type: 'string', default: '' },
+      output: { type: 'string' },
       sub: { type: 'string', default: 'alice' },
       roles: { type: 'string', default: '' },
-      scope: { type: 'string', default: '' },
       projects: { type: 'string', default: '' },
       aud: { type: 'string', default: 'http://127.0.0.1:3000/mcp' },
       ttl: { type: 'string', default: '3600' },
     },
   });
   switch (command) {
-    case 'build': {
+    case 'build':
+    case 'bundle': {
       const built = await buildPolicyBundle({
         policyDir: values.policies,
         testDir: values.tests,
         outDir: values.out,
         runTests: !values['no-tests'],
         revision: values.revision,
+        signing: values['signing-key']
+          ? { keyPath: values['signing-key'], alg: values['signing-alg'], keyId: values['key-id'], scope: values.scope || undefined }
+          : undefined,
       });
-      console.log(`built ${path.relative(process.cwd(), built.bundlePath)} revision ${built.revision}`);
+      let where = built.bundlePath;
+      if (values.output) {
+        await copyFile(built.bundlePath, values.output);
+        where = values.output;
+      }
+      const signed = values['signing-key'] ? `, signed with key "${values['key-id']}"` : '';
+      console.log(`built ${path.relative(process.cwd(), where)} revision ${built.revision}${signed}`);
       return 0;
     }
     case 'capabilities': {

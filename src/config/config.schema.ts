@@ -32,16 +32,47 @@ export class SourcePolicyConfig {
   @IsString() out: string = 'build';
   /** Failing Rego tests block activation. */
   @IsBoolean() test_gate: boolean = true;
+  /** Rebuild and activate when files under policies/ or tests/ change. */
+  @IsBoolean() watch: boolean = true;
+  /** Quiet time after the last file event before a rebuild starts. */
+  @IsInt() @Min(0) @Max(10_000) debounce_ms: number = 100;
+}
+
+/** A public key that may sign bundles (OPA's `keys` config). */
+export class BundleKeyConfig {
+  @IsString() keyid!: string;
+  @IsIn(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])
+  algorithm: string = 'RS256';
+  /** PEM public key, inline... */
+  @IsOptional() @IsString() key?: string;
+  /** ...or in a file. */
+  @IsOptional() @IsString() key_file?: string;
+}
+
+/** Signature verification for bundles; when present, unsigned bundles are refused. */
+export class BundleSigningConfig {
+  @IsArray() @ArrayNotEmpty() @ValidateNested({ each: true }) @Type(() => BundleKeyConfig) keys!: BundleKeyConfig[];
+  /** Required `scope` claim; absent means the bundle must carry none. */
+  @IsOptional() @IsString() scope?: string;
 }
 
 export class BundlePolicyConfig {
-  @IsString() path!: string;
+  /** A bundle file, watched for changes... */
+  @IsOptional() @IsString() path?: string;
+  /** ...or a URL polled with If-None-Match. */
+  @IsOptional() @IsUrl(URL_OPTS) url?: string;
+  @IsInt() @Min(1) @Max(86_400) poll_interval_s: number = 10;
+  @IsInt() @Min(100) @Max(120_000) timeout_ms: number = 10_000;
+  @IsInt() @Min(1024) @Max(512 * 1024 * 1024) max_bytes: number = 64 * 1024 * 1024;
+  @IsOptional() @ValidateNested() @Type(() => BundleSigningConfig) signing?: BundleSigningConfig;
 }
 
 export class PolicyConfig {
   @IsIn(['source', 'bundle']) mode: 'source' | 'bundle' = 'source';
   @ValidateNested() @Type(() => SourcePolicyConfig) source: SourcePolicyConfig = new SourcePolicyConfig();
   @IsOptional() @ValidateNested() @Type(() => BundlePolicyConfig) bundle?: BundlePolicyConfig;
+  /** How many activated revisions /v1/status lists. */
+  @IsInt() @Min(1) @Max(1000) history: number = 20;
   /** Upper bound on one policy's wasm memory, in 64 KiB pages; growth past it aborts evaluation (deny). */
   @IsInt() @Min(1) max_memory_pages: number = 4096;
 }

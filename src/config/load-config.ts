@@ -52,6 +52,11 @@ function semanticErrors(c: ToolgateConfig): string[] {
     });
   });
   if (c.policy.mode === 'bundle' && !c.policy.bundle) errs.push('policy.bundle: required when policy.mode is bundle');
+  const b = c.policy.bundle;
+  if (b && !!b.path === !!b.url) errs.push('policy.bundle.path: set exactly one of policy.bundle.path or policy.bundle.url');
+  b?.signing?.keys.forEach((k, i) => {
+    if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
+  });
   if (c.callers.auth === 'jwt') {
     if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
     if (!c.callers.audience) errs.push('callers.audience: required when callers.auth is jwt');
@@ -78,7 +83,9 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   config.policy.source.policies = abs(config.policy.source.policies);
   config.policy.source.tests = abs(config.policy.source.tests);
   config.policy.source.out = abs(config.policy.source.out);
-  if (config.policy.bundle) config.policy.bundle.path = abs(config.policy.bundle.path);
+  const bundle = config.policy.bundle;
+  if (bundle?.path) bundle.path = abs(bundle.path);
+  for (const k of bundle?.signing?.keys ?? []) if (k.key_file) k.key_file = abs(k.key_file);
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
   return config;
 }

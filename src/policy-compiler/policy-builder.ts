@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
@@ -25,6 +25,8 @@ export interface BuildOptions {
   coverageThreshold?: number;
   /** Revision to stamp; default: git commit when the policy dir is clean, else a content hash. */
   revision?: string;
+  /** Sign the bundle as CI would (`opa build --signing-key`); keyid and scope go into the signed claims. */
+  signing?: { keyPath: string; alg?: string; keyId?: string; scope?: string };
   opaBinary?: string;
   timeoutMs?: number;
 }
@@ -117,6 +119,11 @@ export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle
   const revision = opts.revision ?? (await computeRevision(policyDir));
   const tmp = path.join(outDir, `bundle.${process.pid}.${Date.now()}.tar.gz`);
   const args = ['build', '-t', 'wasm', '--capabilities', caps, '--revision', revision, '-o', tmp, '-b', '.'];
+  if (opts.signing) {
+    const claims = path.join(outDir, `signing-claims.${process.pid}.json`);
+    await writeFile(claims, JSON.stringify({ keyid: opts.signing.keyId ?? 'default', ...(opts.signing.scope ? { scope: opts.signing.scope } : {}) }));
+    args.push('--signing-key', path.resolve(opts.signing.keyPath), '--signing-alg', opts.signing.alg ?? 'RS256', '--claims-file', claims);
+  }
   const build = await run(args);
   if (build.code !== 0) {
     const out = build.stdout + build.stderr;

@@ -17,7 +17,7 @@ export interface RunningApp {
 /** Starts toolgate with `raw` config (validated like a file) on 127.0.0.1:0. */
 export async function startApp(raw: Record<string, unknown>): Promise<RunningApp> {
   const config = parseConfig({ listen: { host: '127.0.0.1', port: 0 }, ...raw });
-  const app = await createApp(config, { logger: false });
+  const app = await createApp(config, { logger: process.env.TOOLGATE_TEST_LOG ? ['log', 'warn', 'error'] : false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;

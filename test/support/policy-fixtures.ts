@@ -12,6 +12,7 @@ export interface PolicyWorkspace {
   tests: string;
   out: string;
   write(rel: string, content: string): Promise<void>;
+  remove(rel: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -32,6 +33,7 @@ export async function policyWorkspace(): Promise<PolicyWorkspace> {
       await mkdir(path.dirname(p), { recursive: true });
       await writeFile(p, content);
     },
+    remove: (rel) => rm(path.join(dir, rel), { force: true }),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
