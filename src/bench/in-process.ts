@@ -18,6 +18,8 @@ import { DecisionService } from '../decision/decision.service.js';
 import { MetricsService } from '../health/metrics.service.js';
 import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
+import { AuditService } from '../audit/audit.service.js';
+import { RevocationService } from '../token/revocation.service.js';
 import { TokenService } from '../token/token.service.js';
 
 interface Row {
@@ -67,14 +69,23 @@ async function main(): Promise<void> {
       issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource, issuers: [issuer] }],
       token_cache: { max_entries: 100_000 },
+      revocation: { file: path.join(dir, 'revocations.json') },
+    });
+    const logged = parseConfig({
+      ...JSON.parse(JSON.stringify({ policy: config.policy, issuers: config.issuers, servers: config.servers })),
+      token_cache: { max_entries: 100_000 },
+      revocation: { file: path.join(dir, 'revocations.json') },
+      decision_logs: { file: { path: path.join(dir, 'decisions.log'), max_bytes: 1024 * 1024 * 1024 } },
     });
     const built = await buildPolicyBundle({ policyDir: config.policy.source.policies, outDir: config.policy.source.out, runTests: false });
     const metrics = new MetricsService();
     const store = new PolicyStore(config);
     await store.attempt({ kind: 'bundle', location: built.bundlePath }, async () => built.files);
     const active = store.current()!;
-    const tokens = new TokenService(config, metrics);
-    const decisions = new DecisionService(config, store, tokens, metrics);
+    const tokens = new TokenService(config, metrics, new RevocationService(config));
+    const decisions = new DecisionService(config, store, tokens, metrics, new AuditService(config, metrics));
+    const fileAudit = new AuditService(logged, new MetricsService());
+    const loggedDecisions = new DecisionService(logged, store, tokens, metrics, fileAudit);
     const sign = (jti: string) =>
       new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', jti })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
@@ -115,6 +126,23 @@ async function main(): Promise<void> {
     rows.push(stats('token verify, cold (jose, ES256, distinct tokens)', await timeEach(COLD, (i) => tokens.verifier.verify(coldTokens[i], server))));
     rows.push(stats('policy evaluation alone (wasm)', timeEachSync(N, () => active.policy.evaluate(DECISION_ENTRYPOINT, input, ctx))));
     rows.push(stats('whole decision, cached token (validate + verify + evaluate)', await timeEach(N, () => decisions.decide(parseDecisionRequest(body, config.limits)))));
+    rows.push(stats('whole decision + decision log to a file (with masking)', await timeEach(N, () => loggedDecisions.decide(parseDecisionRequest(body, config.limits)))));
+
+    // Throughput, logging off vs on: alternating rounds of sequential decisions, median of rounds.
+    const rate = async (svc: DecisionService) => {
+      const t0 = performance.now();
+      for (let i = 0; i < 5000; i++) await svc.decide(parseDecisionRequest(body, config.limits));
+      return 5000 / ((performance.now() - t0) / 1000);
+    };
+    const off: number[] = [];
+    const on: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      off.push(await rate(decisions));
+      on.push(await rate(loggedDecisions));
+      await fileAudit.onApplicationShutdown();
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const throughput = `Decision throughput in-process, one core, sequential: logging off ${med(off).toFixed(0)}/s, file sink on ${med(on).toFixed(0)}/s (${((1 - med(on) / med(off)) * 100).toFixed(1)}% cost; median of 5 alternating rounds of 5,000).`;
 
     const table = [
       '| measurement | n | p50 µs | p99 µs | mean µs |',
@@ -124,6 +152,7 @@ async function main(): Promise<void> {
     const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}, policy revision ${active.revision}, one process, sequential calls.`;
     console.log(meta);
     console.log(table);
+    console.log(throughput);
     if (process.argv.includes('--write')) {
       const file = path.join(root, 'BENCHMARKS.md');
       const doc = await readFile(file, 'utf8');
@@ -132,7 +161,7 @@ async function main(): Promise<void> {
       const i = doc.indexOf(start);
       const j = doc.indexOf(end);
       if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the in-process markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n${doc.slice(j)}`);
+      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${throughput}\n${doc.slice(j)}`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -130,6 +130,47 @@ export class TokenCacheConfig {
   @IsInt() @Min(0) @Max(10_000_000) max_entries: number = 10_000;
 }
 
+export class FileSinkConfig {
+  @IsString() path!: string;
+  /** Rotate when the file would grow past this. */
+  @IsInt() @Min(1024) max_bytes: number = 50 * 1024 * 1024;
+  /** Rotated files kept (path.1 … path.N). */
+  @IsInt() @Min(1) @Max(100) max_files: number = 5;
+}
+
+export class HttpSinkConfig {
+  /** OPA decision-log upload endpoint: gzip JSON array POSTs. */
+  @IsUrl(URL_OPTS) url!: string;
+  @IsInt() @Min(1) @Max(100_000) batch_max_events: number = 500;
+  @IsInt() @Min(10) @Max(600_000) flush_interval_ms: number = 1000;
+  /** Events held while the collector is slow or down; beyond this, new events are dropped and counted. */
+  @IsInt() @Min(1) @Max(10_000_000) buffer_max_events: number = 10_000;
+  @IsInt() @Min(100) @Max(120_000) timeout_ms: number = 5000;
+  @IsInt() @Min(100) @Max(3_600_000) max_backoff_ms: number = 30_000;
+  /** Optional bearer token for the collector (never a user's token). */
+  @IsOptional() @IsString() bearer_token?: string;
+}
+
+export class DecisionLogConfig {
+  @IsBoolean() stdout: boolean = false;
+  @IsOptional() @ValidateNested() @Type(() => FileSinkConfig) file?: FileSinkConfig;
+  @IsOptional() @ValidateNested() @Type(() => HttpSinkConfig) http?: HttpSinkConfig;
+  /** Events buffered for the file sink before new ones are dropped and counted. */
+  @IsInt() @Min(1) @Max(10_000_000) buffer_max_events: number = 10_000;
+}
+
+export class RevocationConfig {
+  /** Revocations are kept here (JSON, written atomically, reloaded when edited). */
+  @IsString() file: string = '.toolgate/revocations.json';
+}
+
+/** Who may use the admin API (revocations): a bearer JWT from this issuer, audience and scope. */
+export class AdminConfig {
+  @IsString() issuer!: string;
+  @IsString() audience!: string;
+  @IsString() scope: string = 'toolgate:admin';
+}
+
 /** The whole configuration file. Unknown keys are rejected. */
 export class ToolgateConfig {
   @ValidateNested() @Type(() => ListenConfig) listen: ListenConfig = new ListenConfig();
@@ -139,6 +180,9 @@ export class ToolgateConfig {
   @IsArray() @ValidateNested({ each: true }) @Type(() => IssuerConfig) issuers: IssuerConfig[] = [];
   @IsArray() @ArrayNotEmpty() @ValidateNested({ each: true }) @Type(() => ServerConfig) servers!: ServerConfig[];
   @ValidateNested() @Type(() => CallersConfig) callers: CallersConfig = new CallersConfig();
+  @ValidateNested() @Type(() => DecisionLogConfig) decision_logs: DecisionLogConfig = new DecisionLogConfig();
+  @ValidateNested() @Type(() => RevocationConfig) revocation: RevocationConfig = new RevocationConfig();
+  @IsOptional() @ValidateNested() @Type(() => AdminConfig) admin?: AdminConfig;
   /** Labels for logs and metrics. */
   @IsString() instance_id: string = 'toolgate';
 }

@@ -57,6 +57,7 @@ function semanticErrors(c: ToolgateConfig): string[] {
   b?.signing?.keys.forEach((k, i) => {
     if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
   });
+  if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
   if (c.callers.auth === 'jwt') {
     if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
     if (!c.callers.audience) errs.push('callers.audience: required when callers.auth is jwt');
@@ -87,6 +88,8 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   if (bundle?.path) bundle.path = abs(bundle.path);
   for (const k of bundle?.signing?.keys ?? []) if (k.key_file) k.key_file = abs(k.key_file);
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
+  config.revocation.file = abs(config.revocation.file);
+  if (config.decision_logs.file) config.decision_logs.file.path = abs(config.decision_logs.file.path);
   return config;
 }
 

@@ -1,7 +1,7 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ToolgateConfig } from '../config/config.schema.js';
-import { CallerAuthGuard } from '../token/caller-auth.guard.js';
+import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { parseDecisionRequest, parseToolsRequest } from './decision-request.js';
 import {
   DecisionRequestDto,
@@ -28,8 +28,8 @@ export class DecisionController {
   @ApiOkResponse({ type: DecisionResponseDto, description: 'The decision; a deny is a 200 with allow: false.' })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'No policy is loaded.' })
-  decide(@Body() body: unknown): Promise<DecisionResult> {
-    return this.decisions.decide(parseDecisionRequest(body, this.config.limits));
+  decide(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<DecisionResult> {
+    return this.decisions.decide(parseDecisionRequest(body, this.config.limits), callerName(req.caller));
   }
 
   @Post('tools')
@@ -38,7 +38,12 @@ export class DecisionController {
   @ApiOkResponse({ type: ToolsResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
-  tools(@Body() body: unknown): Promise<ToolsResult> {
-    return this.decisions.filterTools(parseToolsRequest(body, this.config.limits));
+  tools(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
+    return this.decisions.filterTools(parseToolsRequest(body, this.config.limits), callerName(req.caller));
   }
+}
+
+function callerName(c: Caller | undefined): string {
+  if (!c) return 'anonymous';
+  return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
 }

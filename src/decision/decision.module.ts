@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { PolicyStoreModule } from '../policy-store/policy-store.module.js';
 import { TokenModule } from '../token/token.module.js';
 import { DecisionController } from './decision.controller.js';
@@ -6,7 +7,7 @@ import { DecisionService } from './decision.service.js';
 import { ResourceMetadataController } from './resource-metadata.controller.js';
 
 @Module({
-  imports: [PolicyStoreModule, TokenModule],
+  imports: [PolicyStoreModule, TokenModule, AuditModule],
   controllers: [DecisionController, ResourceMetadataController],
   providers: [DecisionService],
 })

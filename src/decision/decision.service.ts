@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import type { DecisionEvent } from '../audit/decision-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { MetricsService } from '../health/metrics.service.js';
@@ -7,8 +9,9 @@ import { DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { TokenError } from '../token/token-errors.js';
-import { TokenService } from '../token/token.service.js';
+import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
+import { tokenFingerprint } from '../token/token-verifier.js';
 import type { DecisionRequest, ToolsRequest } from './decision-request.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
@@ -44,24 +47,29 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
 
+const VERSION = '0.1.0';
+
 /**
  * Decides tool calls: verify the token, evaluate the active policy over the
- * verified claims, translate the answer into what the MCP server must say.
- * Every path that is not an explicit `allow: true` from a well-formed policy
- * answer is a deny.
+ * verified claims, translate the answer into what the MCP server must say,
+ * and log one event. Every path that is not an explicit `allow: true` from a
+ * well-formed policy answer is a deny.
  */
 @Injectable()
 export class DecisionService {
   private readonly log = new Logger('DecisionService');
   private readonly servers: Map<string, ServerConfig>;
+  private readonly labels: Record<string, string>;
 
   constructor(
     config: ToolgateConfig,
     private readonly store: PolicyStore,
     private readonly tokens: TokenService,
     private readonly metrics: MetricsService,
+    private readonly audit: AuditService,
   ) {
     this.servers = new Map(config.servers.map((s) => [s.id, s]));
+    this.labels = { id: config.instance_id, app: 'toolgate', version: VERSION };
   }
 
   private server(id: string): ServerConfig {
@@ -77,80 +85,97 @@ export class DecisionService {
   }
 
   /** Decides one tool call (or one tool's visibility with action "list"). */
-  async decide(req: DecisionRequest): Promise<DecisionResult> {
+  async decide(req: DecisionRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
     const started = performance.now();
     const server = this.server(req.server);
     // Taken once: this decision is made by exactly this revision, whatever reloads meanwhile.
     const active = this.activePolicy();
     const decisionId = randomUUID();
+    const now = Date.now();
+    let token: VerifiedToken | undefined;
+    let verified = started;
+    let input: Record<string, unknown> = { server: req.server, action: req.action, tool: req.tool, time: new Date(now).toISOString() };
+    let answer: unknown;
     let result: DecisionResult;
     try {
-      const token = await this.tokens.verify(req.token, server);
-      const answer = this.evaluate(active, token, req.server, req.action, req.tool);
-      result = this.toResult(decisionId, active.revision, server, answer);
+      token = await this.tokens.verify(req.token, server);
+      verified = performance.now();
+      input = { claims: token.claims, scopes: token.scopes, ...input };
+      answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
+      result = this.toResult(decisionId, active.revision, server, this.checkAnswer(answer));
     } catch (e) {
+      if (e instanceof RevokedTokenError) token = e.token;
       result = this.denyFor(e, decisionId, active.revision, server);
     }
-    this.record('decide', result.allow, result.code, started);
+    const done = performance.now();
+    this.record('decide', result.allow, result.code, started, done);
+    if (this.audit.enabled) {
+      this.audit.record(
+        this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req.token, token, {
+          timer_token_verify_ns: Math.round((verified - started) * 1e6),
+          timer_server_handler_ns: Math.round((done - started) * 1e6),
+        }),
+        active.policy,
+      );
+    }
     return result;
   }
 
   /** Filters a tools/list answer to the tools this caller may see. */
-  async filterTools(req: ToolsRequest): Promise<ToolsResult> {
+  async filterTools(req: ToolsRequest, requestedBy = 'anonymous'): Promise<ToolsResult> {
     const started = performance.now();
     const server = this.server(req.server);
     const active = this.activePolicy();
     const decisionId = randomUUID();
-    let token: VerifiedToken;
+    const now = Date.now();
+    const time = new Date(now).toISOString();
+    let token: VerifiedToken | undefined;
+    let out: ToolsResult;
     try {
       token = await this.tokens.verify(req.token, server);
-    } catch (e) {
-      const d = this.denyFor(e, decisionId, active.revision, server);
-      this.record('tools', false, d.code, started);
-      return { decision_id: decisionId, allowed: [], revision: active.revision, code: d.code, http_status: d.http_status, www_authenticate: d.www_authenticate, reasons: d.reasons };
-    }
-    const allowed: string[] = [];
-    for (const t of req.tools) {
-      const tool = { name: t.name, arguments: {}, annotations: t.annotations };
-      try {
-        if (this.evaluate(active, token, req.server, 'list', tool).allow) allowed.push(t.name);
-      } catch (e) {
-        // Fail closed per tool: a tool whose visibility cannot be decided is hidden.
-        this.log.warn(`tools/list evaluation failed for ${t.name}: ${describeThrown(e)}`);
+      const allowed: string[] = [];
+      for (const t of req.tools) {
+        const tool = { name: t.name, arguments: {}, annotations: t.annotations };
+        const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', tool, time };
+        try {
+          if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(t.name);
+        } catch (e) {
+          // Fail closed per tool: a tool whose visibility cannot be decided is hidden.
+          this.log.warn(`tools/list evaluation failed for ${t.name}: ${describeThrown(e)}`);
+        }
       }
+      out = { decision_id: decisionId, allowed, revision: active.revision };
+    } catch (e) {
+      if (e instanceof RevokedTokenError) token = e.token;
+      const d = this.denyFor(e, decisionId, active.revision, server);
+      out = { decision_id: decisionId, allowed: [], revision: active.revision, code: d.code, http_status: d.http_status, www_authenticate: d.www_authenticate, reasons: d.reasons };
     }
-    this.record('tools', true, undefined, started);
-    return { decision_id: decisionId, allowed, revision: active.revision };
+    const done = performance.now();
+    this.record('tools', out.code === undefined, out.code, started, done);
+    if (this.audit.enabled) {
+      const input: Record<string, unknown> = { server: req.server, action: 'list', tools: req.tools.map((t) => t.name), time };
+      if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
+      const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
+      const event = this.event('tools', decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
+        timer_server_handler_ns: Math.round((done - started) * 1e6),
+      });
+      event.outcome.allowed = out.allowed;
+      this.audit.record(event, active.policy);
+    }
+    return out;
   }
 
-  private evaluate(
-    active: ActivePolicy,
-    token: VerifiedToken,
-    server: string,
-    action: 'call' | 'list',
-    tool: DecisionRequest['tool'],
-  ): PolicyAnswer {
-    const now = Date.now();
-    const input = {
-      claims: token.claims,
-      scopes: token.scopes,
-      server,
-      action,
-      tool,
-      time: new Date(now).toISOString(),
-    };
-    const out = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 }) as
-      | { allow?: unknown; reasons?: unknown; required_scopes?: unknown }
-      | undefined;
-    if (!out || typeof out !== 'object' || typeof out.allow !== 'boolean') {
+  private checkAnswer(out: unknown): PolicyAnswer {
+    const o = out as { allow?: unknown; reasons?: unknown; required_scopes?: unknown } | undefined;
+    if (!o || typeof o !== 'object' || typeof o.allow !== 'boolean') {
       throw new PolicyAnswerError('the policy answer has no boolean "allow"');
     }
-    const reasons = out.reasons === undefined ? [] : out.reasons;
-    const requiredScopes = out.required_scopes === undefined ? [] : out.required_scopes;
+    const reasons = o.reasons === undefined ? [] : o.reasons;
+    const requiredScopes = o.required_scopes === undefined ? [] : o.required_scopes;
     if (!isStringArray(reasons) || !isStringArray(requiredScopes)) {
       throw new PolicyAnswerError('the policy answer\'s "reasons" and "required_scopes" must be arrays of strings');
     }
-    return { allow: out.allow === true, reasons, requiredScopes };
+    return { allow: o.allow === true, reasons, requiredScopes };
   }
 
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
@@ -196,9 +221,48 @@ export class DecisionService {
     };
   }
 
-  private record(endpoint: string, allow: boolean, code: string | undefined, started: number): void {
+  private event(
+    kind: DecisionEvent['kind'],
+    decisionId: string,
+    now: number,
+    input: Record<string, unknown>,
+    answer: unknown,
+    result: DecisionResult,
+    active: ActivePolicy,
+    requestedBy: string,
+    rawToken: string,
+    token: VerifiedToken | undefined,
+    metrics: Record<string, number>,
+  ): DecisionEvent {
+    const c = token?.claims as Record<string, unknown> | undefined;
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    return {
+      decision_id: decisionId,
+      timestamp: new Date(now).toISOString(),
+      path: DECISION_ENTRYPOINT,
+      kind,
+      input,
+      result: answer,
+      outcome: { allow: result.allow, code: result.code, http_status: result.http_status },
+      revision: active.revision,
+      bundles: { toolgate: { revision: active.revision } },
+      labels: this.labels,
+      requested_by: requestedBy,
+      token: {
+        fingerprint: token?.fingerprint ?? (rawToken ? tokenFingerprint(rawToken.replace(/^Bearer\s+/i, '').trim()) : undefined),
+        issuer: token?.issuer,
+        subject: str(c?.sub),
+        client_id: str(c?.client_id) ?? str(c?.azp),
+        jti: str(c?.jti),
+        cached: token?.cached,
+      },
+      metrics,
+    };
+  }
+
+  private record(endpoint: string, allow: boolean, code: string | undefined, started: number, done: number): void {
     this.metrics.decisions.inc({ endpoint, result: allow ? 'allow' : 'deny', code: code ?? (allow ? 'allowed' : 'denied') });
-    this.metrics.latency.observe({ endpoint }, (performance.now() - started) / 1000);
+    this.metrics.latency.observe({ endpoint }, (done - started) / 1000);
   }
 }
 

@@ -1,7 +1,9 @@
 import { Controller, Get, Header, Res, UseGuards } from '@nestjs/common';
 import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { AuditService } from '../audit/audit.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
+import { RevocationService } from '../token/revocation.service.js';
 import { CallerAuthGuard } from '../token/caller-auth.guard.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -14,6 +16,8 @@ export class HealthController {
   constructor(
     private readonly store: PolicyStore,
     private readonly metrics: MetricsService,
+    private readonly audit: AuditService,
+    private readonly revocations: RevocationService,
   ) {}
 
   @Get('healthz')
@@ -44,6 +48,11 @@ export class HealthController {
   @UseGuards(CallerAuthGuard)
   @ApiOkResponse({ description: 'Active revision, when and from where it loaded, the last failed activation, recent revisions.' })
   status() {
-    return { started_at: STARTED.toISOString(), ...this.store.status() };
+    return {
+      started_at: STARTED.toISOString(),
+      ...this.store.status(),
+      decision_logs: this.audit.stats(),
+      revocations: this.revocations.status(),
+    };
   }
 }

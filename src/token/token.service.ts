@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { MetricsService } from '../health/metrics.service.js';
+import { RevocationService } from './revocation.service.js';
+import { TokenError } from './token-errors.js';
 import { TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
 /** The Nest face of TokenVerifier: one verifier for the configured issuers, wired to metrics. */
@@ -11,6 +13,7 @@ export class TokenService {
   constructor(
     config: ToolgateConfig,
     private readonly metrics: MetricsService,
+    private readonly revocations: RevocationService,
   ) {
     this.verifier = new TokenVerifier(config.issuers, {
       maxTokenBytes: config.limits.token_bytes,
@@ -19,10 +22,27 @@ export class TokenService {
     });
   }
 
-  /** Verifies a bearer token for a server; throws TokenError. */
+  /**
+   * Verifies a bearer token for a server, then checks revocation (after the
+   * cache, so a cached token can still be revoked); throws TokenError.
+   */
   async verify(token: string, server: ServerConfig): Promise<VerifiedToken> {
     const v = await this.verifier.verify(token, server);
     this.metrics.tokenCache.inc({ result: v.cached ? 'hit' : 'miss' });
+    const revoked = this.revocations.check(v);
+    if (revoked) {
+      throw new RevokedTokenError(v, `the token was revoked (${revoked.kind}${revoked.reason ? `: ${revoked.reason}` : ''})`);
+    }
     return v;
+  }
+}
+
+/** A verified but revoked token; carries the verified facts so the decision log can name whose token it was. */
+export class RevokedTokenError extends TokenError {
+  constructor(
+    readonly token: VerifiedToken,
+    message: string,
+  ) {
+    super('token_revoked', message);
   }
 }

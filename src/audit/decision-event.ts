@@ -1,0 +1,30 @@
+/**
+ * One decision-log event. Field names follow OPA's decision logs where they
+ * apply (decision_id, timestamp, path, input, result, bundles, labels,
+ * requested_by, metrics, erased, masked); `token` and `outcome` are
+ * toolgate's. The raw token is never part of an event.
+ */
+export interface DecisionEvent {
+  decision_id: string;
+  timestamp: string;
+  /** The entrypoint evaluated; `mcp/authz/decision` for calls and for each tool of a list. */
+  path: string;
+  /** Endpoint that produced the event: `decisions` or `decisions/tools`. */
+  kind: 'decision' | 'tools';
+  /**
+   * The policy input (after masking). When the token was rejected there are no
+   * claims or scopes: the rest (server, action, tool, time) is what was asked.
+   */
+  input?: Record<string, unknown>;
+  /** The policy's answer (after masking); absent when no policy ran. */
+  result?: unknown;
+  outcome: { allow: boolean; code?: string; http_status?: number; allowed?: string[] };
+  revision: string | null;
+  bundles: { toolgate: { revision: string | null } };
+  labels: Record<string, string>;
+  requested_by: string;
+  token: { fingerprint?: string; issuer?: string; subject?: string; client_id?: string; jti?: string; cached?: boolean };
+  metrics: Record<string, number>;
+  erased?: string[];
+  masked?: string[];
+}
