@@ -9,36 +9,52 @@ function parsePointer(p: string): string[] | undefined {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
 /**
  * Applies mask rules to an event's `input` and `result`, OPA-style: a string
  * pointer (or `{op: "remove", path}`) erases the value; `{op: "upsert", path,
  * value}` replaces it. Only paths under /input and /result are honoured.
- * Works on a deep copy; returns the erased and masked pointers that applied.
+ * Copy-on-write: only the objects along a masked path are copied, so the
+ * decision's own input (shared with the caller) is never modified.
+ * Returns the erased and masked pointers that applied.
  */
 export function applyMask(
   doc: { input?: unknown; result?: unknown },
   rules: MaskRule[],
 ): { input?: unknown; result?: unknown; erased: string[]; masked: string[] } {
-  const out = structuredClone(doc) as Record<string, unknown>;
+  const out: Record<string, unknown> = { input: doc.input, result: doc.result };
+  const copied = new WeakSet<object>([out]);
   const erased: string[] = [];
   const masked: string[] = [];
   for (const rule of rules) {
     const ptr = typeof rule === 'string' ? rule : rule?.path;
     const op = typeof rule === 'string' ? 'remove' : (rule?.op ?? 'remove');
-    if (typeof ptr !== 'string') continue;
+    if (typeof ptr !== 'string' || (op !== 'remove' && op !== 'upsert')) continue;
     const parts = parsePointer(ptr);
     if (!parts || parts.length < 2 || (parts[0] !== 'input' && parts[0] !== 'result')) continue;
-    let parent: unknown = out;
-    for (const key of parts.slice(0, -1)) {
-      parent = parent && typeof parent === 'object' && !Array.isArray(parent) ? (parent as Record<string, unknown>)[key] : undefined;
-    }
-    if (!parent || typeof parent !== 'object' || Array.isArray(parent)) continue;
-    const obj = parent as Record<string, unknown>;
     const last = parts[parts.length - 1];
+    // Walk down, checking the path exists before copying anything.
+    let probe: unknown = out;
+    for (const key of parts.slice(0, -1)) probe = isObject(probe) ? probe[key] : undefined;
+    if (!isObject(probe)) continue;
+    if (op !== 'upsert' && !Object.prototype.hasOwnProperty.call(probe, last)) continue;
+    let obj = out;
+    for (const key of parts.slice(0, -1)) {
+      let child = obj[key] as Record<string, unknown>;
+      if (!copied.has(child)) {
+        child = { ...child };
+        copied.add(child);
+        obj[key] = child;
+      }
+      obj = child;
+    }
     if (op === 'upsert') {
       obj[last] = (rule as { value?: unknown }).value;
       masked.push(ptr);
-    } else if (op === 'remove' && Object.prototype.hasOwnProperty.call(obj, last)) {
+    } else if (op === 'remove') {
       delete obj[last];
       erased.push(ptr);
     }
