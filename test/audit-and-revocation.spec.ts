@@ -115,9 +115,11 @@ describe('decision logs and revocation', () => {
     const port = collector.port;
     await collector.stop();
     for (let i = 0; i < 5; i++) during.push(String((await refund(alice)).body.decision_id));
-    const status = (await app.get('/v1/status')).body as { decision_logs: { name: string; buffered: number; last_error: string | null }[] };
-    const http = status.decision_logs.find((s) => s.name === 'http')!;
-    expect(http.buffered).toBeGreaterThanOrEqual(10);
+    const http = await waitFor(async () => {
+      const status = (await app.get('/v1/status')).body as { decision_logs: { name: string; buffered: number; last_error: string | null }[] };
+      const h = status.decision_logs.find((s) => s.name === 'http');
+      return h && h.buffered >= 10 && h;
+    }, 10_000, 'http sink buffering');
     expect(http.last_error).not.toBeNull();
     collector.failWith = undefined;
     await collector.listen(port);

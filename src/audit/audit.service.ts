@@ -1,32 +1,69 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { describeThrown } from '../common/errors.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import type { WasmPolicy } from '../evaluator/wasm-policy.js';
 import { MetricsService } from '../health/metrics.service.js';
+import type { FromWorker, ToWorker } from './audit-protocol.js';
 import type { DecisionEvent } from './decision-event.js';
-import { applyMask, type MaskRule } from './masking.js';
-import { FileSink, HttpSink, StdoutSink, type DecisionSink } from './sinks.js';
-
-/** The mask entrypoint a policy may export (OPA's data.system.log.mask). */
-export const MASK_ENTRYPOINT = 'system/log/mask';
+import type { SinkStats } from './sinks.js';
 
 /**
- * Records one event per decision to the configured sinks, after applying the
- * policy's mask. Recording never blocks or fails a decision: sinks buffer and
- * drop (counted) when full. Shutdown flushes.
+ * The worker script. Compiled JS sits next to this file; when this file runs
+ * as TypeScript (the jest suite), the compiled copy in dist/ is used, which
+ * `make test` builds first.
+ */
+function workerUrl(): URL {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return new URL('./audit-worker.js', import.meta.url);
+  const compiled = path.resolve(process.cwd(), 'dist/audit/audit-worker.js');
+  if (!existsSync(compiled)) throw new Error(`decision-log worker not built: ${compiled} (run make build)`);
+  return pathToFileURL(compiled);
+}
+
+/**
+ * Records one event per decision. The request thread only serializes the event
+ * and posts it to a worker thread, which masks it with the deciding revision's
+ * mask entrypoint and feeds the sinks. Recording never blocks or fails a
+ * decision: events beyond the in-flight bound are dropped and counted.
  */
 @Injectable()
 export class AuditService implements OnApplicationShutdown {
   private readonly log = new Logger('AuditService');
-  private readonly sinks: DecisionSink[] = [];
+  private worker?: Worker;
+  private readonly revisionsSent = new WeakSet<WasmPolicy>();
+  private posted = 0;
+  private dropped = 0;
+  private workerStats: { processed: number; failures: number; last_error: string | null; sinks: SinkStats[] } = {
+    processed: 0,
+    failures: 0,
+    last_error: null,
+    sinks: [],
+  };
+  private readonly maxInFlight: number;
+  private closed?: Promise<void>;
+  private flushes = new Map<number, () => void>();
+  private flushSeq = 0;
 
   constructor(config: ToolgateConfig, metrics: MetricsService) {
     const c = config.decision_logs;
-    if (c.stdout) this.sinks.push(new StdoutSink());
-    if (c.file) this.sinks.push(new FileSink(c.file, c.buffer_max_events));
-    if (c.http) this.sinks.push(new HttpSink(c.http));
-    const sinks = this.sinks;
+    this.maxInFlight = c.buffer_max_events;
+    if (c.stdout || c.file || c.http) {
+      this.worker = new Worker(workerUrl(), { workerData: { config: c } });
+      this.worker.unref();
+      this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+      this.worker.on('error', (e) => {
+        this.workerStats.last_error = `decision-log worker failed: ${e.message}`;
+        this.log.error(this.workerStats.last_error);
+      });
+      this.worker.on('exit', () => {
+        this.worker = undefined;
+      });
+    }
+    const self = this;
     new Gauge({
       name: 'toolgate_decision_log_events',
       help: 'Decision-log events per sink: written, dropped (buffer full or write failed), buffered',
@@ -34,62 +71,85 @@ export class AuditService implements OnApplicationShutdown {
       registers: [metrics.registry],
       collect() {
         this.reset();
-        for (const s of sinks) {
-          const st = s.stats();
-          this.set({ sink: s.name, state: 'written' }, st.written);
-          this.set({ sink: s.name, state: 'dropped' }, st.dropped);
-          this.set({ sink: s.name, state: 'buffered' }, st.buffered);
+        for (const st of self.stats()) {
+          this.set({ sink: st.name, state: 'written' }, st.written);
+          this.set({ sink: st.name, state: 'dropped' }, st.dropped);
+          this.set({ sink: st.name, state: 'buffered' }, st.buffered);
         }
       },
     });
   }
 
+  private onMessage(m: FromWorker): void {
+    if (m.t === 'stats') this.workerStats = m;
+    else if (m.t === 'flushed') {
+      this.flushes.get(m.id)?.();
+      this.flushes.delete(m.id);
+    }
+  }
+
   /** True when at least one sink is configured (callers may skip building events otherwise). */
   get enabled(): boolean {
-    return this.sinks.length > 0;
+    return this.worker !== undefined;
   }
 
-  /** Masks and records an event. `policy` is the revision that decided, whose mask applies. */
+  /** Hands an event to the worker. `policy` is the revision that decided; its mask applies. */
   record(event: DecisionEvent, policy?: WasmPolicy): void {
-    if (this.sinks.length === 0) return;
-    try {
-      if (policy?.entrypoints.includes(MASK_ENTRYPOINT) && (event.input || event.result !== undefined)) {
-        this.mask(event, policy);
-      }
-      const line = JSON.stringify(event);
-      for (const s of this.sinks) s.offer(line);
-    } catch (e) {
-      this.log.error(`decision ${event.decision_id} could not be logged: ${describeThrown(e)}`);
-    }
-  }
-
-  private mask(event: DecisionEvent, policy: WasmPolicy): void {
-    let rules: MaskRule[];
-    try {
-      const out = policy.evaluate(MASK_ENTRYPOINT, { input: event.input, result: event.result }, { nowNs: Date.parse(event.timestamp) * 1e6 });
-      rules = Array.isArray(out) ? (out as MaskRule[]) : [];
-    } catch (e) {
-      // Fail closed for privacy: without a working mask, log neither input nor result.
-      this.log.error(`mask evaluation failed for ${event.decision_id}: ${describeThrown(e)}; input and result erased`);
-      delete event.input;
-      delete event.result;
-      event.erased = ['/input', '/result'];
+    const w = this.worker;
+    if (!w) return;
+    if (this.posted - this.workerStats.processed >= this.maxInFlight) {
+      this.dropped++;
       return;
     }
-    if (rules.length === 0) return;
-    const m = applyMask({ input: event.input, result: event.result }, rules);
-    event.input = m.input as Record<string, unknown> | undefined;
-    event.result = m.result;
-    if (m.erased.length) event.erased = m.erased;
-    if (m.masked.length) event.masked = m.masked;
+    if (policy && event.revision && !this.revisionsSent.has(policy)) {
+      this.revisionsSent.add(policy);
+      const { wasm, data, options } = policy.source;
+      this.post({ t: 'policy', revision: event.revision, wasm, data, options });
+    }
+    this.post({ t: 'event', revision: event.revision, line: JSON.stringify(event) });
+    this.posted++;
   }
 
-  /** Per-sink counters for /v1/status. */
-  stats() {
-    return this.sinks.map((s) => s.stats());
+  private post(m: ToWorker): void {
+    this.worker?.postMessage(m);
+  }
+
+  /** Resolves once every event recorded so far is in the sinks' hands (written, for the file sink). */
+  flush(): Promise<void> {
+    if (!this.worker) return Promise.resolve();
+    const id = ++this.flushSeq;
+    return new Promise((resolve) => {
+      this.flushes.set(id, resolve);
+      this.post({ t: 'flush', id });
+    });
+  }
+
+  /** Per-sink counters for /v1/status; events dropped before reaching the worker count under `pipeline`. */
+  stats(): SinkStats[] {
+    const pipeline: SinkStats = {
+      name: 'pipeline',
+      buffered: Math.max(0, this.posted - this.workerStats.processed),
+      written: this.workerStats.processed - this.workerStats.failures,
+      dropped: this.dropped + this.workerStats.failures,
+      last_error: this.workerStats.last_error,
+    };
+    return this.worker || this.posted > 0 ? [pipeline, ...this.workerStats.sinks] : [];
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.sinks.map((s) => s.close()));
+    const w = this.worker;
+    if (!w) return;
+    this.closed ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        void w.terminate().then(() => resolve());
+      };
+      const timer = setTimeout(done, 15_000);
+      w.on('message', (m: FromWorker) => {
+        if (m.t === 'closed') done();
+      });
+      w.postMessage({ t: 'close' } satisfies ToWorker);
+    });
+    await this.closed;
   }
 }

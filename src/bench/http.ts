@@ -6,7 +6,7 @@
  * reported. `--write` puts the table into BENCHMARKS.md between the http markers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -86,10 +86,13 @@ async function main(): Promise<void> {
       server: 'demo',
       tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD', card_number: '4111111111111111' } },
     });
-    const toolgate = (logFile?: string) => async (port: number) => {
+    // The same policy without its decision-log mask, to show what masking costs.
+    await cp(path.join(root, 'policies'), path.join(dir, 'policies-nomask'), { recursive: true });
+    await rm(path.join(dir, 'policies-nomask/system'), { recursive: true, force: true });
+    const toolgate = (logFile?: string, policies = path.join(root, 'policies')) => async (port: number) => {
       const cfg = {
         listen: { host: '127.0.0.1', port },
-        policy: { source: { policies: path.join(root, 'policies'), tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false } },
+        policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
         issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
         servers: [{ id: 'demo', resource, issuers: [issuer] }],
         revocation: { file: path.join(dir, 'revocations.json') },
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
       { name: 'bare Fastify floor (parse JSON, fixed answer)', start: async (port) => spawn(process.execPath, [path.join(root, 'dist/bench/floor-server.js'), String(port)], { stdio: 'ignore' }) },
       { name: 'toolgate, decision logs off', start: toolgate() },
       { name: 'toolgate, decision logs to a file (masked)', start: toolgate(path.join(dir, 'decisions.jsonl')) },
+      { name: 'toolgate, decision logs to a file, policy without a mask', start: toolgate(path.join(dir, 'decisions-nomask.jsonl'), path.join(dir, 'policies-nomask')) },
     ];
     const results = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
     let port = 18300;
@@ -132,7 +136,8 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|---:|',
       ...rows,
     ].join('\n');
-    const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP.`;
+    const onNoMask = median(results.get(variants[3].name)!.map((r) => r.rps));
+    const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP with the reference mask, ${((1 - onNoMask / off) * 100).toFixed(1)}% without a mask policy.`;
     console.log(meta);
     console.log(table);
     console.log(cost);

@@ -31,6 +31,8 @@ export class WasmPolicy {
   private constructor(
     private readonly loaded: LoadedPolicy,
     readonly info: WasmModuleInfo,
+    /** What this instance was loaded from, so another thread can load the same revision. */
+    readonly source: { wasm: Uint8Array; data: object; options: WasmPolicyOptions },
   ) {}
 
   /** Compiles, checks and instantiates a policy module. Throws PolicyLoadError. */
@@ -75,7 +77,7 @@ export class WasmPolicy {
         { initial: 5, maximum: opts.maxMemoryPages ?? 4096 },
         bindHostBuiltins(() => policy.ctx),
       );
-      policy = new WasmPolicy(loaded, info);
+      policy = new WasmPolicy(loaded, info, { wasm, data: data as object, options: opts });
       loaded.setData(data as object);
     } catch (e) {
       throw new PolicyLoadError('load_failed', `policy could not be instantiated: ${describeThrown(e)}`);
