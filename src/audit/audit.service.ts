@@ -63,7 +63,7 @@ export class AuditService implements OnApplicationShutdown {
         this.worker = undefined;
       });
     }
-    const self = this;
+    const stats = () => this.stats();
     new Gauge({
       name: 'toolgate_decision_log_events',
       help: 'Decision-log events per sink: written, dropped (buffer full or write failed), buffered',
@@ -71,7 +71,7 @@ export class AuditService implements OnApplicationShutdown {
       registers: [metrics.registry],
       collect() {
         this.reset();
-        for (const st of self.stats()) {
+        for (const st of stats()) {
           this.set({ sink: st.name, state: 'written' }, st.written);
           this.set({ sink: st.name, state: 'dropped' }, st.dropped);
           this.set({ sink: st.name, state: 'buffered' }, st.buffered);
