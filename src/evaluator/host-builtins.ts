@@ -1,4 +1,25 @@
 import { createHash } from 'node:crypto';
+import { jwtDecode, jwtDecodeVerify, jwtEncodeSign, jwtEncodeSignRaw, jwtVerifyAsym, jwtVerifyHmac } from './builtins/jwt.js';
+import { jsonPatch } from './builtins/json-patch.js';
+import {
+  base64urlEncodeNoPad,
+  globQuoteMeta,
+  hmac,
+  hmacEqual,
+  indexofN,
+  marshalWithOptions,
+  rangeStep,
+  stringsSplitN,
+  urlqueryDecode,
+  urlqueryDecodeObject,
+  urlqueryEncode,
+  urlqueryEncodeObject,
+} from './builtins/misc.js';
+import { cidrExpand, cidrIsValid, cidrMerge } from './builtins/net.js';
+import { regexFindN, regexReplace } from './builtins/regex.js';
+import { semverCompare, semverIsValid } from './builtins/semver.js';
+import { parseDurationNs, timeAddDate, timeClock, timeDate, timeFormat, timeWeekday } from './builtins/time.js';
+import { unitsParse, unitsParseBytes } from './builtins/units.js';
 import { goSprintf } from './sprintf.js';
 
 /** Per-evaluation facts host builtins may read; fixed for one decision. */
@@ -72,6 +93,48 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
     const ps = strings(p);
     return xs.some((x) => ps.some((q) => x.endsWith(q)));
   },
+  'time.parse_duration_ns': (_ctx, d) => parseDurationNs(d),
+  'time.date': (_ctx, x) => timeDate(x),
+  'time.clock': (_ctx, x) => timeClock(x),
+  'time.weekday': (_ctx, x) => timeWeekday(x),
+  'time.add_date': (_ctx, ns, y, m, d) => timeAddDate(ns, y, m, d),
+  'time.format': (_ctx, x) => timeFormat(x),
+  'crypto.hmac.md5': (_ctx, x, k) => hmac('md5')(x, k),
+  'crypto.hmac.sha1': (_ctx, x, k) => hmac('sha1')(x, k),
+  'crypto.hmac.sha256': (_ctx, x, k) => hmac('sha256')(x, k),
+  'crypto.hmac.sha512': (_ctx, x, k) => hmac('sha512')(x, k),
+  'crypto.hmac.equal': (_ctx, a, b) => hmacEqual(a, b),
+  'io.jwt.decode': (_ctx, t) => jwtDecode(t),
+  'io.jwt.decode_verify': (ctx, t, c) => jwtDecodeVerify(t, c, ctx.nowNs),
+  'io.jwt.encode_sign': (_ctx, h, p, k) => jwtEncodeSign(h, p, k),
+  'io.jwt.encode_sign_raw': (_ctx, h, p, k) => jwtEncodeSignRaw(h, p, k),
+  ...Object.fromEntries(
+    ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'].map((alg) => [
+      `io.jwt.verify_${alg.toLowerCase()}`,
+      (_ctx: EvalContext, t: unknown, k: unknown) => jwtVerifyAsym(alg)(t, k),
+    ]),
+  ),
+  ...Object.fromEntries(['HS256', 'HS384', 'HS512'].map((alg) => [`io.jwt.verify_${alg.toLowerCase()}`, (_ctx: EvalContext, t: unknown, k: unknown) => jwtVerifyHmac(alg)(t, k)])),
+  'semver.is_valid': (_ctx, v) => semverIsValid(v),
+  'semver.compare': (_ctx, a, b) => semverCompare(a, b),
+  'units.parse': (_ctx, v) => unitsParse(v),
+  'units.parse_bytes': (_ctx, v) => unitsParseBytes(v),
+  'net.cidr_is_valid': (_ctx, v) => cidrIsValid(v),
+  'net.cidr_expand': (_ctx, v) => cidrExpand(v),
+  'net.cidr_merge': (_ctx, v) => cidrMerge(v),
+  'regex.replace': (_ctx, s, p, v) => regexReplace(s, p, v),
+  'regex.find_n': (_ctx, p, s, n) => regexFindN(p, s, n),
+  'glob.quote_meta': (_ctx, v) => globQuoteMeta(v),
+  'json.patch': (_ctx, t, p) => jsonPatch(t, p),
+  'json.marshal_with_options': (_ctx, x, o) => marshalWithOptions(x, o),
+  'base64url.encode_no_pad': (_ctx, x) => base64urlEncodeNoPad(x),
+  'urlquery.encode': (_ctx, x) => urlqueryEncode(x),
+  'urlquery.decode': (_ctx, x) => urlqueryDecode(x),
+  'urlquery.encode_object': (_ctx, x) => urlqueryEncodeObject(x),
+  'urlquery.decode_object': (_ctx, x) => urlqueryDecodeObject(x),
+  indexof_n: (_ctx, s, sub) => indexofN(s, sub),
+  'strings.split_n': (_ctx, x, d, n) => stringsSplitN(x, d, n),
+  'numbers.range_step': (_ctx, a, b, s) => rangeStep(a, b, s),
   'strings.count': (_ctx, s, sub) => {
     const hay = str(s);
     const needle = str(sub);

@@ -37,6 +37,8 @@ export interface CapabilitiesReport {
 /** Operators and compiler internals that have no callable form but are compiled natively. */
 const ALWAYS_NATIVE = ['assign', 'eq', 'internal.member_2', 'internal.member_3'];
 const PROBE_SKIP = new Set([...ALWAYS_NATIVE, 'internal.print', 'internal.template_string', 'internal.test_case']);
+/** Language features compiled through internal builtins; probed with real syntax. */
+const SYNTAX_PROBES = [{ name: 'internal.template_string', line: 'rts := $"{input.a0}"' }];
 
 async function opaJson<T>(args: string[], opaBinary?: string): Promise<T> {
   const run = await runOpa(args, { opaBinary });
@@ -64,6 +66,7 @@ async function probeNative(full: Capabilities, opaBinary?: string): Promise<stri
         const line = b.decl?.result === undefined ? `r${i} if { ${b.name}(${args}) }` : `r${i} := ${b.name}(${args})`;
         return { name: b.name, line };
       });
+    rules.push(...SYNTAX_PROBES.filter((p) => full.builtins.some((b) => b.name === p.name)));
     for (let attempt = 0; attempt < 20; attempt++) {
       const src = ['package probe', '', ...rules.map((r) => r.line)].join('\n') + '\n';
       await writeFile(path.join(dir, 'probe.rego'), src);
