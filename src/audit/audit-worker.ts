@@ -95,8 +95,10 @@ port.on('message', (m: ToWorker) => {
       }
       break;
     }
-    case 'event':
-      chain = chain.then(() => handleEvent(m.revision, m.line));
+    case 'events':
+      chain = chain.then(async () => {
+        for (const e of m.items) await handleEvent(e.revision, e.line);
+      });
       break;
     case 'flush':
       chain = chain.then(async () => {

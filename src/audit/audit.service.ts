@@ -46,6 +46,8 @@ export class AuditService implements OnApplicationShutdown {
   private readonly maxInFlight: number;
   private closed?: Promise<void>;
   private flushes = new Map<number, () => void>();
+  private batch: { revision: string | null; line: string }[] = [];
+  private batchScheduled = false;
   private flushSeq = 0;
 
   constructor(config: ToolgateConfig, metrics: MetricsService) {
@@ -103,11 +105,26 @@ export class AuditService implements OnApplicationShutdown {
     }
     if (policy && event.revision && !this.revisionsSent.has(policy)) {
       this.revisionsSent.add(policy);
+      // The policy must reach the worker before the events it masks.
+      this.sendBatch();
       const { wasm, data, options } = policy.source;
       this.post({ t: 'policy', revision: event.revision, wasm, data, options });
     }
-    this.post({ t: 'event', revision: event.revision, line: JSON.stringify(event) });
+    // One message per event-loop turn carries every event recorded in it.
+    this.batch.push({ revision: event.revision, line: JSON.stringify(event) });
     this.posted++;
+    if (!this.batchScheduled) {
+      this.batchScheduled = true;
+      setImmediate(() => this.sendBatch());
+    }
+  }
+
+  private sendBatch(): void {
+    this.batchScheduled = false;
+    if (this.batch.length === 0) return;
+    const items = this.batch;
+    this.batch = [];
+    this.post({ t: 'events', items });
   }
 
   private post(m: ToWorker): void {
@@ -118,6 +135,7 @@ export class AuditService implements OnApplicationShutdown {
   flush(): Promise<void> {
     if (!this.worker) return Promise.resolve();
     const id = ++this.flushSeq;
+    this.sendBatch();
     return new Promise((resolve) => {
       this.flushes.set(id, resolve);
       this.post({ t: 'flush', id });
@@ -148,6 +166,7 @@ export class AuditService implements OnApplicationShutdown {
       w.on('message', (m: FromWorker) => {
         if (m.t === 'closed') done();
       });
+      this.sendBatch();
       w.postMessage({ t: 'close' } satisfies ToWorker);
     });
     await this.closed;
