@@ -105,6 +105,7 @@ export class DecisionService {
       result = this.toResult(decisionId, active.revision, server, this.checkAnswer(answer));
     } catch (e) {
       if (e instanceof RevokedTokenError) token = e.token;
+      if (verified === started) verified = performance.now();
       result = this.denyFor(e, decisionId, active.revision, server);
     }
     const done = performance.now();
