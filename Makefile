@@ -104,4 +104,5 @@ clean:
 ## bench: in-process micro-benchmarks, written into BENCHMARKS.md
 bench: setup build
 	node dist/bench/in-process.js --write
+	node dist/bench/http.js --write
 	node dist/bench/reload.js --write
