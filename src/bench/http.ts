@@ -6,7 +6,7 @@
  * reported. `--write` puts the table into BENCHMARKS.md between the http markers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -14,7 +14,12 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 interface Variant {
   name: string;
+  scenario: 'one cached token' | '10,000 distinct tokens';
   start: (port: number) => Promise<ChildProcess>;
+  /** Path to POST to and how to wrap the decision body. */
+  path?: string;
+  wrap?: (body: string) => string;
+  ready?: string;
 }
 
 interface Run {
@@ -51,10 +56,25 @@ async function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-function load(url: string, body: string): Promise<Run> {
+function load(url: string, bodies: string[]): Promise<Run> {
+  let i = 0;
   return new Promise((resolve, reject) => {
     autocannon(
-      { url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration: DURATION },
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        connections: CONNECTIONS,
+        duration: DURATION,
+        requests: [
+          {
+            setupRequest: (req) => {
+              req.body = bodies[i++ % bodies.length];
+              return req;
+            },
+          },
+        ],
+      },
       (err, r) => {
         if (err) return reject(err);
         resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx });
@@ -74,39 +94,86 @@ async function main(): Promise<void> {
   try {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const token = await new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', card: 'x' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(issuer)
-      .setAudience(resource)
-      .setIssuedAt()
-      .setExpirationTime('2h')
-      .sign(privateKey);
-    const body = JSON.stringify({
-      token,
-      server: 'demo',
-      tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD', card_number: '4111111111111111' } },
-    });
+    const sign = (jti: string) =>
+      new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', jti })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setAudience(resource)
+        .setIssuedAt()
+        .setExpirationTime('2h')
+        .sign(privateKey);
+    const bodyFor = (token: string) =>
+      JSON.stringify({
+        token,
+        server: 'demo',
+        tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD', card_number: '4111111111111111' } },
+      });
+    const one = [bodyFor(await sign('hot'))];
+    const many: string[] = [];
+    for (let i = 0; i < 10_000; i++) many.push(bodyFor(await sign(`t-${i}`)));
+    // The same reference policy under `opa run --server`, verifying the JWT in Rego with
+    // io.jwt.decode_verify against the same JWKS, OPA's JWT cache on.
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    await writeFile(
+      path.join(dir, 'opa-bench.rego'),
+      [
+        'package toolgate_bench',
+        '',
+        'import data.mcp.authz',
+        '',
+        '_verified := io.jwt.decode_verify(input.token, {"cert": data.toolgate_bench_data.jwks, "iss": data.toolgate_bench_data.issuer, "aud": data.toolgate_bench_data.resource})',
+        '',
+        '_claims := _verified[2] if _verified[0]',
+        '',
+        'default _scopes := []',
+        '',
+        '_scopes := split(_claims.scope, " ") if is_string(_claims.scope)',
+        '',
+        'default decision := {"allow": false, "reasons": ["token rejected"], "required_scopes": []}',
+        '',
+        'decision := d if {',
+        '	_claims',
+        '	d := authz.decision with input as {"claims": _claims, "scopes": _scopes, "server": input.server, "action": "call", "tool": {"name": input.tool.name, "arguments": object.get(input.tool, "arguments", {}), "annotations": {}}, "time": ""}',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    await cp(path.join(root, 'policies'), path.join(dir, 'opa-policies'), { recursive: true });
+    await mkdir(path.join(dir, 'opa-policies/toolgate_bench_data'), { recursive: true });
+    await writeFile(path.join(dir, 'opa-policies/toolgate_bench_data/data.json'), JSON.stringify({ jwks, issuer, resource }));
+    const opaServer = (cacheEntries: number) => async (port: number) => {
+      const cfg = path.join(dir, `opa-config-${port}.yaml`);
+      await writeFile(cfg, `caching:\n  inter_query_builtin_value_cache:\n    named:\n      io_jwt:\n        max_num_entries: ${cacheEntries}\n      io_jwt_keys:\n        max_num_entries: 10\n`);
+      return spawn(path.join(root, '.tools/bin/opa'), ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '-c', cfg, path.join(dir, 'opa-policies'), path.join(dir, 'opa-bench.rego')], { stdio: 'ignore' });
+    };
+    const opaWrap = (body: string) => `{"input":${body}}`;
     // The same policy without its decision-log mask, to show what masking costs.
     await cp(path.join(root, 'policies'), path.join(dir, 'policies-nomask'), { recursive: true });
     await rm(path.join(dir, 'policies-nomask/system'), { recursive: true, force: true });
-    const toolgate = (logFile?: string, policies = path.join(root, 'policies')) => async (port: number) => {
+    const toolgate = (logFile?: string, policies = path.join(root, 'policies'), cacheEntries = 10_000) => async (port: number) => {
       const cfg = {
         listen: { host: '127.0.0.1', port },
         policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
         issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
         servers: [{ id: 'demo', resource, issuers: [issuer] }],
         revocation: { file: path.join(dir, 'revocations.json') },
+        token_cache: { max_entries: cacheEntries },
         ...(logFile ? { decision_logs: { file: { path: logFile, max_bytes: 256 * 1024 * 1024, max_files: 2 } } } : {}),
       };
       const file = path.join(dir, `config-${port}.json`);
       await writeFile(file, JSON.stringify(cfg));
       return spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
     };
+    const floorServer = async (port: number) => spawn(process.execPath, [path.join(root, 'dist/bench/floor-server.js'), String(port)], { stdio: 'ignore' });
+    const opaReady = '/health';
     const variants: Variant[] = [
-      { name: 'bare Fastify floor (parse JSON, fixed answer)', start: async (port) => spawn(process.execPath, [path.join(root, 'dist/bench/floor-server.js'), String(port)], { stdio: 'ignore' }) },
-      { name: 'toolgate, decision logs off', start: toolgate() },
-      { name: 'toolgate, decision logs to a file (masked)', start: toolgate(path.join(dir, 'decisions.jsonl')) },
-      { name: 'toolgate, decision logs to a file, policy without a mask', start: toolgate(path.join(dir, 'decisions-nomask.jsonl'), path.join(dir, 'policies-nomask')) },
+      { scenario: 'one cached token', name: 'bare Fastify floor (parse JSON, fixed answer)', start: floorServer },
+      { scenario: 'one cached token', name: 'toolgate, decision logs off', start: toolgate() },
+      { scenario: 'one cached token', name: 'opa run --server, JWT verified in Rego, JWT cache on', start: opaServer(10_000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
+      { scenario: 'one cached token', name: 'toolgate, decision logs to a file (masked)', start: toolgate(path.join(dir, 'decisions.jsonl')) },
+      { scenario: 'one cached token', name: 'toolgate, decision logs to a file, policy without a mask', start: toolgate(path.join(dir, 'decisions-nomask.jsonl'), path.join(dir, 'policies-nomask')) },
+      { scenario: '10,000 distinct tokens', name: 'toolgate, token cache of 1,000 (every request verifies)', start: toolgate(undefined, undefined, 1000) },
+      { scenario: '10,000 distinct tokens', name: 'opa run --server, JWT cache of 1,000 (every request verifies)', start: opaServer(1000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
     ];
     const results = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
     let port = 18300;
@@ -115,10 +182,14 @@ async function main(): Promise<void> {
         port++;
         const child = await v.start(port);
         children.push(child);
-        await waitReady(`http://127.0.0.1:${port}/readyz`, child);
-        const url = `http://127.0.0.1:${port}/v1/decisions`;
-        await load(url, body).catch(() => undefined); // warm-up
-        results.get(v.name)!.push(await load(url, body));
+        await waitReady(`http://127.0.0.1:${port}${v.ready ?? '/readyz'}`, child);
+        const url = `http://127.0.0.1:${port}${v.path ?? '/v1/decisions'}`;
+        const bodies = (v.scenario === 'one cached token' ? one : many).map(v.wrap ?? ((b) => b));
+        // Every server must actually allow this call; a benchmark of wrong answers is worthless.
+        const check = await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[0] })).text();
+        if (!check.includes('"allow":true')) throw new Error(`${v.name} did not allow the benchmark call: ${check.slice(0, 300)}`);
+        await load(url, bodies).catch(() => undefined); // warm-up
+        results.get(v.name)!.push(await load(url, bodies));
         await stop(child);
       }
     }
@@ -127,19 +198,24 @@ async function main(): Promise<void> {
     const rows = variants.map((v) => {
       const rs = results.get(v.name)!;
       const rps = median(rs.map((r) => r.rps));
-      return `| ${v.name} | ${rps.toFixed(0)} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
+      return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
     });
-    const on = median(results.get(variants[2].name)!.map((r) => r.rps));
-    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. Server: one process (one core); load: autocannon in another process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
+    const on = median(results.get(variants[3].name)!.map((r) => r.rps));
+    const opaOne = median(results.get(variants[2].name)!.map((r) => r.rps));
+    const tgMany = median(results.get(variants[5].name)!.map((r) => r.rps));
+    const opaMany = median(results.get(variants[6].name)!.map((r) => r.rps));
+    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. Servers: toolgate and the floor are one Node process (one event loop); OPA is one Go process with its default GOMAXPROCS (both cores); load: autocannon in this process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
     const table = [
-      '| server | req/s | p50 ms | p99 ms | × floor | errors + non-2xx |',
-      '|---|---:|---:|---:|---:|---:|',
+      '| tokens | server | req/s | p50 ms | p99 ms | × floor | errors + non-2xx |',
+      '|---|---|---:|---:|---:|---:|---:|',
       ...rows,
     ].join('\n');
-    const onNoMask = median(results.get(variants[3].name)!.map((r) => r.rps));
+    const onNoMask = median(results.get(variants[4].name)!.map((r) => r.rps));
+    const ratios = `toolgate ÷ OPA server: ${(off / opaOne).toFixed(2)}× with one cached token, ${(tgMany / opaMany).toFixed(2)}× with 10,000 distinct tokens; toolgate ÷ floor: ${(off / floor).toFixed(2)}.`;
     const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP with the reference mask, ${((1 - onNoMask / off) * 100).toFixed(1)}% without a mask policy.`;
     console.log(meta);
     console.log(table);
+    console.log(ratios);
     console.log(cost);
     if (process.argv.includes('--write')) {
       const file = path.join(root, 'BENCHMARKS.md');
@@ -149,7 +225,7 @@ async function main(): Promise<void> {
       const i = doc.indexOf(start);
       const j = doc.indexOf(end);
       if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the http markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${cost}\n${doc.slice(j)}`);
+      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${ratios}\n\n${cost}\n${doc.slice(j)}`);
     }
   } finally {
     for (const c of children) await stop(c);
