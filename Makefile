@@ -13,7 +13,7 @@ OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
 
-.PHONY: conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
 setup: $(NODE_STAMP) tools
@@ -57,6 +57,10 @@ bundle: setup build
 run: policy
 	node dist/cli.js demo-keys --out .toolgate/demo
 	node dist/main.js --config $(CONFIG)
+
+## demo: toolgate plus the demo MCP server (127.0.0.1:3000/mcp) guarded by it; prints how to connect
+demo: policy
+	node dist/demo/run-demo.js
 
 ## test: every check: typecheck, lint, Rego fmt/check/test+coverage/Regal, jest, OPA's compliance suite (ratchet)
 CONFORMANCE_MIN_PASSED := 2058

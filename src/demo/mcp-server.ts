@@ -1,0 +1,106 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+import type { Decider } from '../mcp/decider.js';
+import { createMcpGuard, guardToolList, type McpGuardOptions } from '../mcp/guard.js';
+
+/** One tool handler invocation (the demo's stand-in for a real side effect). */
+export interface ToolInvocation {
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+/** A running demo MCP server. */
+export interface DemoMcpServer {
+  url: string;
+  invocations: ToolInvocation[];
+  close(): Promise<void>;
+}
+
+function buildServer(invocations: ToolInvocation[], decider: Decider, serverId: string): McpServer {
+  const server = new McpServer({ name: 'toolgate-demo', version: '0.1.0' });
+  const ran = (tool: string, args: Record<string, unknown>, text: string) => {
+    invocations.push({ tool, args });
+    return { content: [{ type: 'text' as const, text }] };
+  };
+  server.registerTool(
+    'refunds.create',
+    { description: 'Refund (part of) an order.', inputSchema: { order_id: z.string(), amount: z.number(), currency: z.string(), card_number: z.string().optional(), reason: z.string().optional() } },
+    async (args) => ran('refunds.create', args, `refunded ${args.amount} ${args.currency} on ${args.order_id}`),
+  );
+  server.registerTool(
+    'invoices.read',
+    { description: 'Read one invoice.', inputSchema: { invoice_id: z.string() }, annotations: { readOnlyHint: true } },
+    async (args) => ran('invoices.read', args, `invoice ${args.invoice_id}: 120.00 USD, paid`),
+  );
+  server.registerTool(
+    'issues.create',
+    { description: "Open an issue in one of the caller's projects.", inputSchema: { project: z.string(), title: z.string(), body: z.string().optional() } },
+    async (args) => ran('issues.create', args, `opened an issue in ${args.project}: ${args.title}`),
+  );
+  server.registerTool(
+    'deploy.trigger',
+    { description: 'Deploy a service.', inputSchema: { service: z.string(), environment: z.enum(['staging', 'production']) } },
+    async (args) => ran('deploy.trigger', args, `deploying ${args.service} to ${args.environment}`),
+  );
+  guardToolList(server, decider, serverId);
+  return server;
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > 1024 * 1024) throw new Error('body too large');
+    chunks.push(c as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? (JSON.parse(text) as unknown) : undefined;
+}
+
+/**
+ * The demo MCP server: four tools a real team would guard, on Streamable HTTP
+ * (stateless), protected by the toolgate guard. `metadata.resource` must be
+ * this server's URL (e.g. http://127.0.0.1:3000/mcp).
+ */
+export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number }): Promise<DemoMcpServer> {
+  const invocations: ToolInvocation[] = [];
+  const guard = createMcpGuard(opts);
+  const mcpPath = new URL(opts.metadata.resource).pathname;
+  const httpServer = http.createServer((req, res) => {
+    void (async () => {
+      try {
+        const body = req.method === 'POST' ? await readJson(req) : undefined;
+        if (await guard.handle(req, res, body)) return;
+        if (new URL(req.url ?? '/', 'http://x').pathname !== mcpPath) {
+          res.writeHead(404).end();
+          return;
+        }
+        const server = buildServer(invocations, opts.decider, opts.serverId);
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        res.on('close', () => {
+          void transport.close();
+          void server.close();
+        });
+        await server.connect(transport);
+        await transport.handleRequest(req, res, body);
+      } catch (e) {
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: (e as Error).message } }));
+      }
+    })();
+  });
+  await new Promise<void>((r) => httpServer.listen(opts.port ?? 0, '127.0.0.1', () => r()));
+  const port = (httpServer.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}${mcpPath}`,
+    invocations,
+    close: () =>
+      new Promise<void>((r) => {
+        httpServer.closeAllConnections();
+        httpServer.close(() => r());
+      }),
+  };
+}

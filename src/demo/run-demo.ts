@@ -1,0 +1,41 @@
+/**
+ * `make demo`: toolgate (config/demo.yaml) on 127.0.0.1:8181 and the demo MCP
+ * server on 127.0.0.1:3000/mcp guarded through toolgate's HTTP API. Tokens
+ * come from the demo issuer (`node dist/cli.js demo-token`); a real OAuth 2.1
+ * authorization server in the loop is still open work.
+ */
+import 'reflect-metadata';
+import { createApp } from '../bootstrap.js';
+import { loadConfigFile } from '../config/load-config.js';
+import { HttpDecider } from '../mcp/decider.js';
+import { ensureDemoKeys } from './demo-issuer.js';
+import { startDemoMcpServer } from './mcp-server.js';
+
+async function main(): Promise<void> {
+  await ensureDemoKeys('.toolgate/demo');
+  const config = loadConfigFile('config/demo.yaml');
+  const app = await createApp(config, { logger: ['warn', 'error'] });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const server = config.servers[0];
+  const toolgate = `http://${config.listen.host}:${config.listen.port}`;
+  const mcp = await startDemoMcpServer({
+    decider: new HttpDecider(toolgate),
+    serverId: server.id,
+    metadata: { resource: server.resource, authorization_servers: server.issuers, scopes_supported: server.scopes_supported, resource_name: server.resource_name },
+    port: Number(new URL(server.resource).port),
+  });
+  console.log(`toolgate:        ${toolgate}  (status: ${toolgate}/v1/status)`);
+  console.log(`demo MCP server: ${mcp.url}  (Streamable HTTP; metadata: ${server.resource.replace(/\/mcp$/, '/.well-known/oauth-protected-resource/mcp')})`);
+  console.log('');
+  console.log('Get a token and call a tool:');
+  console.log('  TOKEN=$(node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write")');
+  console.log(`  curl -s ${mcp.url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`);
+  console.log(`    -H 'accept: application/json, text/event-stream' \\`);
+  console.log(`    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refunds.create","arguments":{"order_id":"o-1","amount":50,"currency":"USD"}}}'`);
+  console.log('Any MCP client that can send a bearer header can connect to the URL above.');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
