@@ -110,5 +110,6 @@ bench: setup build
 	node dist/bench/in-process.js --write
 	node dist/bench/http.js --write
 	node dist/bench/scale.js --write
+	node dist/bench/guard.js --write
 	node dist/bench/reload.js --write
 	node dist/bench/soak.js --write

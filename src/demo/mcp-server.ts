@@ -19,7 +19,7 @@ export interface DemoMcpServer {
   close(): Promise<void>;
 }
 
-function buildServer(invocations: ToolInvocation[], decider: Decider, serverId: string): McpServer {
+function buildServer(invocations: ToolInvocation[], decider: Decider | undefined, serverId: string): McpServer {
   const server = new McpServer({ name: 'toolgate-demo', version: '0.1.0' });
   const ran = (tool: string, args: Record<string, unknown>, text: string) => {
     invocations.push({ tool, args });
@@ -45,7 +45,7 @@ function buildServer(invocations: ToolInvocation[], decider: Decider, serverId: 
     { description: 'Deploy a service.', inputSchema: { service: z.string(), environment: z.enum(['staging', 'production']) } },
     async (args) => ran('deploy.trigger', args, `deploying ${args.service} to ${args.environment}`),
   );
-  guardToolList(server, decider, serverId);
+  if (decider) guardToolList(server, decider, serverId);
   return server;
 }
 
@@ -66,7 +66,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
  * (stateless), protected by the toolgate guard. `metadata.resource` must be
  * this server's URL (e.g. http://127.0.0.1:3000/mcp).
  */
-export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number }): Promise<DemoMcpServer> {
+export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number; unguarded?: boolean }): Promise<DemoMcpServer> {
   const invocations: ToolInvocation[] = [];
   const guard = createMcpGuard(opts);
   const mcpPath = new URL(opts.metadata.resource).pathname;
@@ -74,12 +74,13 @@ export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number
     void (async () => {
       try {
         const body = req.method === 'POST' ? await readJson(req) : undefined;
-        if (await guard.handle(req, res, body)) return;
+        // `unguarded` exists only to measure what the guard costs (src/bench/guard.ts).
+        if (!opts.unguarded && (await guard.handle(req, res, body))) return;
         if (new URL(req.url ?? '/', 'http://x').pathname !== mcpPath) {
           res.writeHead(404).end();
           return;
         }
-        const server = buildServer(invocations, opts.decider, opts.serverId);
+        const server = buildServer(invocations, opts.unguarded ? undefined : opts.decider, opts.serverId);
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
         res.on('close', () => {
           void transport.close();

@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+/** Accounts of the test authorization server and the claims their access tokens carry. */
+export const ACCOUNTS: Record<string, { roles: string[]; projects: string[] }> = {
+  alice: { roles: ['support_agent'], projects: ['web'] },
+  rita: { roles: ['release_manager'], projects: [] },
+};
+
+/**
+ * A real OAuth 2.1 / OpenID authorization server (oidc-provider) on 127.0.0.1:
+ * dynamic client registration, authorization code with PKCE (required),
+ * resource indicators (RFC 8707) issuing JWT access tokens (RFC 9068) for the
+ * requested resource, and its development login/consent interactions.
+ */
+export class TestAuthorizationServer {
+  issuer = '';
+  private server?: http.Server;
+
+  static async start(resourceScopes: string): Promise<TestAuthorizationServer> {
+    const as = new TestAuthorizationServer();
+    const server = http.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    as.issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const provider = new Provider(as.issuer, {
+      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'as-1', alg: 'ES256', use: 'sig' }] },
+      features: {
+        registration: { enabled: true },
+        devInteractions: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => undefined,
+          useGrantedResource: () => true,
+          getResourceServerInfo: (_ctx: unknown, resourceIndicator: string) => ({
+            scope: resourceScopes,
+            audience: resourceIndicator,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: 600,
+            jwt: { sign: { alg: 'ES256' } },
+          }),
+        },
+      },
+      findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+      extraTokenClaims: async (_ctx: unknown, token: { kind: string; accountId?: string }) =>
+        token.kind === 'AccessToken' && token.accountId ? (ACCOUNTS[token.accountId] ?? {}) : undefined,
+      pkce: { required: () => true },
+      clientDefaults: { token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'ES256' },
+    } as never);
+    server.on('request', provider.callback());
+    as.server = server;
+    return as;
+  }
+
+  /** Dynamic client registration (RFC 7591) of a public native client with a loopback redirect. */
+  async register(): Promise<{ client_id: string; redirect_uri: string }> {
+    const redirect_uri = 'http://127.0.0.1/callback';
+    const res = await fetch(`${this.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ application_type: 'native', redirect_uris: [redirect_uri], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'] }),
+    });
+    if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
+    return { client_id: ((await res.json()) as { client_id: string }).client_id, redirect_uri };
+  }
+
+  /**
+   * Runs the authorization-code flow for `account` through the login and consent
+   * interactions, with PKCE S256 unless `pkce` is false, and redeems the code for
+   * an access token for `resource`. Throws with the server's error when refused.
+   */
+  async token(opts: { client_id: string; redirect_uri: string; account: string; scope: string; resource: string; pkce?: boolean }): Promise<string> {
+    const jar = new Map<string, string>();
+    const send = async (url: string, init: RequestInit = {}) => {
+      const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const i = pair.indexOf('=');
+        jar.set(pair.slice(0, i), pair.slice(i + 1));
+      }
+      return res;
+    };
+    const verifier = randomBytes(32).toString('base64url');
+    const params = new URLSearchParams({ client_id: opts.client_id, response_type: 'code', redirect_uri: opts.redirect_uri, scope: opts.scope, resource: opts.resource, state: 's1' });
+    if (opts.pkce !== false) {
+      params.set('code_challenge', createHash('sha256').update(verifier).digest('base64url'));
+      params.set('code_challenge_method', 'S256');
+    }
+    let res = await send(`${this.issuer}/auth?${params}`);
+    for (let step = 0; step < 10; step++) {
+      const location = res.headers.get('location');
+      if (!location) throw new Error(`authorization stopped at ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const next = new URL(location, this.issuer);
+      if (next.href.startsWith(opts.redirect_uri)) {
+        const error = next.searchParams.get('error');
+        if (error) throw new Error(`authorization refused: ${error}: ${next.searchParams.get('error_description')}`);
+        const code = next.searchParams.get('code')!;
+        const tokenRes = await fetch(`${this.issuer}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: opts.redirect_uri, client_id: opts.client_id, code_verifier: verifier, resource: opts.resource }),
+        });
+        const body = (await tokenRes.json()) as { access_token?: string; error?: string; error_description?: string };
+        if (!body.access_token) throw new Error(`token refused: ${body.error}: ${body.error_description}`);
+        return body.access_token;
+      }
+      if (/\/interaction\//.test(next.pathname)) {
+        const page = await (await send(next.href)).text();
+        const prompt = /name="prompt" value="(\w+)"/.exec(page)?.[1];
+        const form: Record<string, string> = prompt === 'login' ? { prompt, login: opts.account, password: 'any' } : { prompt: prompt ?? 'consent' };
+        res = await send(next.href, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+      } else {
+        res = await send(next.href);
+      }
+    }
+    throw new Error('authorization did not finish');
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+}

@@ -1,0 +1,8 @@
+// oidc-provider 9 ships no types; the tests use a small part of it.
+declare module 'oidc-provider' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+  export default class Provider {
+    constructor(issuer: string, configuration: unknown);
+    callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  }
+}
