@@ -6,6 +6,7 @@
  *   node dist/cli.js capabilities [--out build/capabilities]
  *   node dist/cli.js demo-keys [--out .toolgate/demo]
  *   node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write" [--ttl 3600]
+ *   node dist/cli.js demo-login --account alice --scope "refunds:write" [--aud <resource>] [--issuer http://127.0.0.1:9000]
  */
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       projects: { type: 'string', default: '' },
       aud: { type: 'string', default: 'http://127.0.0.1:3000/mcp' },
       ttl: { type: 'string', default: '3600' },
+      account: { type: 'string', default: 'alice' },
+      issuer: { type: 'string', default: 'http://127.0.0.1:9000' },
     },
   });
   switch (command) {
@@ -82,8 +85,17 @@ async function main(argv: string[]): Promise<number> {
       console.log(token);
       return 0;
     }
+    case 'demo-login': {
+      // Against `make demo`'s authorization server: register a client, run the code flow with PKCE.
+      const { DemoAuthorizationServer } = await import('./demo/authorization-server.js');
+      const as = DemoAuthorizationServer.at(values.issuer);
+      const client = await as.register();
+      const scope = ['openid', ...values.scope.split(/[ ,]+/).filter(Boolean)].join(' ');
+      console.log(await as.token({ ...client, account: values.account, scope, resource: values.aud }));
+      return 0;
+    }
     default:
-      console.error('usage: cli.js build|capabilities|demo-keys|demo-token [options]; see README');
+      console.error('usage: cli.js build|capabilities|demo-keys|demo-token|demo-login [options]; see README');
       return 2;
   }
 }

@@ -8,7 +8,7 @@ import { startDemoMcpServer, type DemoMcpServer } from '../src/demo/mcp-server.j
 import { HttpDecider } from '../src/mcp/decider.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
 import { startApp, type RunningApp } from './support/app.js';
-import { TestAuthorizationServer } from './support/oauth-server.js';
+import { DemoAuthorizationServer } from '../src/demo/authorization-server.js';
 import { ROOT } from './support/policy-fixtures.js';
 
 async function freePort(): Promise<number> {
@@ -25,7 +25,7 @@ async function freePort(): Promise<number> {
  * server with the guard, and the official MCP SDK client.
  */
 describe('end to end: OAuth 2.1 authorization server → MCP client → guarded MCP server → toolgate', () => {
-  let as: TestAuthorizationServer;
+  let as: DemoAuthorizationServer;
   let ops: TestIssuer;
   let app: RunningApp;
   let mcp: DemoMcpServer;
@@ -36,7 +36,7 @@ describe('end to end: OAuth 2.1 authorization server → MCP client → guarded 
   beforeAll(async () => {
     const port = await freePort();
     resource = `http://127.0.0.1:${port}/mcp`;
-    as = await TestAuthorizationServer.start('refunds:write invoices:read issues:write deploy:write deploy:production');
+    as = await DemoAuthorizationServer.start('refunds:write invoices:read issues:write deploy:write deploy:production');
     ops = await TestIssuer.start([await makeKey('ES256', 'ops')]);
     dir = await mkdtemp(path.join(os.tmpdir(), 'toolgate-e2e-'));
     app = await startApp({

@@ -1,19 +1,26 @@
 /**
- * `make demo`: toolgate (config/demo.yaml) on 127.0.0.1:8181 and the demo MCP
- * server on 127.0.0.1:3000/mcp guarded through toolgate's HTTP API. Tokens
- * come from the demo issuer (`node dist/cli.js demo-token`); a real OAuth 2.1
- * authorization server in the loop is still open work.
+ * `make demo`: a local OAuth 2.1 authorization server (oidc-provider) on
+ * 127.0.0.1:9000, toolgate (config/demo.yaml plus that server as a trusted
+ * issuer) on 127.0.0.1:8181, and the demo MCP server on 127.0.0.1:3000/mcp
+ * guarded through toolgate's HTTP API.
  */
 import 'reflect-metadata';
 import { createApp } from '../bootstrap.js';
-import { loadConfigFile } from '../config/load-config.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig } from '../config/load-config.js';
+import { DemoAuthorizationServer } from './authorization-server.js';
 import { HttpDecider } from '../mcp/decider.js';
 import { ensureDemoKeys } from './demo-issuer.js';
 import { startDemoMcpServer } from './mcp-server.js';
 
 async function main(): Promise<void> {
   await ensureDemoKeys('.toolgate/demo');
-  const config = loadConfigFile('config/demo.yaml');
+  const raw = parseYaml(readFileSync('config/demo.yaml', 'utf8')) as { issuers: Record<string, unknown>[]; servers: { issuers: string[] }[] };
+  const as = await DemoAuthorizationServer.start(String((raw.servers[0] as { scopes_supported?: string[] }).scopes_supported?.join(' ') ?? ''), 9000);
+  raw.issuers.push({ issuer: as.issuer, discovery: true, algorithms: ['ES256'], typ: 'at+jwt' });
+  raw.servers[0].issuers.push(as.issuer);
+  const config = parseConfig(raw);
   const app = await createApp(config, { logger: ['warn', 'error'] });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const server = config.servers[0];
@@ -24,11 +31,12 @@ async function main(): Promise<void> {
     metadata: { resource: server.resource, authorization_servers: server.issuers, scopes_supported: server.scopes_supported, resource_name: server.resource_name },
     port: Number(new URL(server.resource).port),
   });
+  console.log(`authorization server: ${as.issuer}  (discovery: ${as.issuer}/.well-known/openid-configuration; accounts alice, fred, erin, rita; any password)`);
   console.log(`toolgate:        ${toolgate}  (status: ${toolgate}/v1/status)`);
   console.log(`demo MCP server: ${mcp.url}  (Streamable HTTP; metadata: ${server.resource.replace(/\/mcp$/, '/.well-known/oauth-protected-resource/mcp')})`);
   console.log('');
-  console.log('Get a token and call a tool:');
-  console.log('  TOKEN=$(node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write")');
+  console.log('Get a token (dynamic client registration + authorization code with PKCE, for the MCP server as resource) and call a tool:');
+  console.log(`  TOKEN=$(node dist/cli.js demo-login --account alice --scope "refunds:write" --aud ${server.resource})`);
   console.log(`  curl -s ${mcp.url} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`);
   console.log(`    -H 'accept: application/json, text/event-stream' \\`);
   console.log(`    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refunds.create","arguments":{"order_id":"o-1","amount":50,"currency":"USD"}}}'`);

@@ -1,4 +1,4 @@
-// oidc-provider 9 ships no types; the tests use a small part of it.
+// oidc-provider 9 ships no types; the demo authorization server uses a small part of it.
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
   export default class Provider {

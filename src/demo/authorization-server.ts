@@ -4,26 +4,29 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
-/** Accounts of the test authorization server and the claims their access tokens carry. */
+/** Demo accounts and the claims their access tokens carry (any other login gets no roles). */
 export const ACCOUNTS: Record<string, { roles: string[]; projects: string[] }> = {
   alice: { roles: ['support_agent'], projects: ['web'] },
+  fred: { roles: ['finance'], projects: [] },
+  erin: { roles: ['engineer'], projects: ['api', 'web'] },
   rita: { roles: ['release_manager'], projects: [] },
 };
 
 /**
- * A real OAuth 2.1 / OpenID authorization server (oidc-provider) on 127.0.0.1:
+ * A real OAuth 2.1 / OpenID authorization server (oidc-provider) on 127.0.0.1,
+ * for the demo and the end-to-end tests (not for production use):
  * dynamic client registration, authorization code with PKCE (required),
  * resource indicators (RFC 8707) issuing JWT access tokens (RFC 9068) for the
  * requested resource, and its development login/consent interactions.
  */
-export class TestAuthorizationServer {
+export class DemoAuthorizationServer {
   issuer = '';
   private server?: http.Server;
 
-  static async start(resourceScopes: string): Promise<TestAuthorizationServer> {
-    const as = new TestAuthorizationServer();
+  static async start(resourceScopes: string, port = 0): Promise<DemoAuthorizationServer> {
+    const as = new DemoAuthorizationServer();
     const server = http.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
     as.issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const provider = new Provider(as.issuer, {
@@ -52,6 +55,13 @@ export class TestAuthorizationServer {
     } as never);
     server.on('request', provider.callback());
     as.server = server;
+    return as;
+  }
+
+  /** A handle on an already running server (to register clients and get tokens from another process). */
+  static at(issuer: string): DemoAuthorizationServer {
+    const as = new DemoAuthorizationServer();
+    as.issuer = issuer;
     return as;
   }
 
