@@ -139,6 +139,9 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
   private async watch(paths: string[], debounceMs: number): Promise<void> {
     this.watcher = watch(paths, {
       ignoreInitial: true,
+      // An edit is seen once the file has stopped changing, never half-written (a truncate
+      // followed by a write otherwise surfaces as two events, the second one throttled away).
+      awaitWriteFinish: { stabilityThreshold: 40, pollInterval: 10 },
       // Editor swap and backup files are not policy.
       ignored: (p: string) => /(^|[/\\])\.#|~$|\.sw[px]$|(^|[/\\])4913$/.test(p),
     });
