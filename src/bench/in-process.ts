@@ -123,7 +123,6 @@ async function main(): Promise<void> {
       ),
     );
     rows.push(stats('token verify, cached (same token)', await timeEach(N, () => tokens.verifier.verify(hot, server))));
-    rows.push(stats('token verify, cold (jose, ES256, distinct tokens)', await timeEach(COLD, (i) => tokens.verifier.verify(coldTokens[i], server))));
     rows.push(stats('policy evaluation alone (wasm)', timeEachSync(N, () => active.policy.evaluate(DECISION_ENTRYPOINT, input, ctx))));
     rows.push(stats('whole decision, cached token (validate + verify + evaluate)', await timeEach(N, () => decisions.decide(parseDecisionRequest(body, config.limits)))));
     rows.push(stats('whole decision + decision log to a file (with masking)', await timeEach(N, () => loggedDecisions.decide(parseDecisionRequest(body, config.limits)))));
@@ -144,6 +143,10 @@ async function main(): Promise<void> {
     await fileAudit.onApplicationShutdown();
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const throughput = `Decision throughput in-process, one core, sequential: logging off ${med(off).toFixed(0)}/s, file sink on ${med(on).toFixed(0)}/s (${((1 - med(on) / med(off)) * 100).toFixed(1)}% cost; median of 5 alternating rounds of 5,000).`;
+
+    // Cold verifications last: they leave thousands of cache entries and garbage behind,
+    // which slowed every measurement taken after them (see BENCHMARKS.md).
+    rows.push(stats('token verify, cold (jose, ES256, distinct tokens)', await timeEach(COLD, (i) => tokens.verifier.verify(coldTokens[i], server))));
 
     const table = [
       '| measurement | n | p50 µs | p99 µs | mean µs |',
