@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describeThrown } from '../common/errors.js';
@@ -46,15 +46,27 @@ type Compiled = { wasm: Buffer } | { error: string };
 
 /** Compiles cases with the real `opa build -t wasm`, caching results by content hash. */
 export class CaseCompiler {
+  /** Identical cases compile once, even when they arrive concurrently. */
+  private readonly inflight = new Map<string, Promise<Compiled>>();
+
   constructor(
     private readonly capsPath: string,
     private readonly cacheDir: string,
     private readonly capsKey: string,
   ) {}
 
-  async compile(c: ComplianceCase): Promise<Compiled> {
+  compile(c: ComplianceCase): Promise<Compiled> {
     const modules = [...(c.modules ?? []), wrapperModule(c)];
     const key = createHash('sha256').update(this.capsKey).update('\0').update(modules.join('\0---\0')).digest('hex').slice(0, 32);
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.compileUncached(modules, key);
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async compileUncached(modules: string[], key: string): Promise<Compiled> {
     const wasmFile = path.join(this.cacheDir, `${key}.wasm`);
     const errFile = path.join(this.cacheDir, `${key}.err`);
     if (existsSync(wasmFile)) return { wasm: await readFile(wasmFile) };
@@ -67,11 +79,11 @@ export class CaseCompiler {
       let result: Compiled;
       if (run.code !== 0) {
         result = { error: (run.stdout + run.stderr).trim() || `opa build exited ${run.code}` };
-        if (!/timed out|killed|ENOMEM/i.test(result.error)) await writeFile(errFile, result.error);
+        if (!/timed out|killed|ENOMEM/i.test(result.error)) await atomicWrite(errFile, result.error);
       } else {
         const wasm = readBundleArchive(await readFile(out)).get('/policy.wasm');
         if (!wasm) return { error: 'bundle without policy.wasm' };
-        await writeFile(wasmFile, wasm);
+        await atomicWrite(wasmFile, wasm);
         result = { wasm };
       }
       return result;
@@ -79,6 +91,13 @@ export class CaseCompiler {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** Cache files appear whole or not at all: another runner may read them at any moment. */
+async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
 }
 
 /** Sorts object keys recursively so deep comparison ignores key order. */
