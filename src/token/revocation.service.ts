@@ -57,6 +57,14 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
   private lastWritten = '';
   private watcher?: FSWatcher;
   private lastError: string | null = null;
+  /** Writes and reloads run one at a time, so a reload can never read a file older than the last write and undo it. */
+  private lock: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
 
   constructor(config: ToolgateConfig) {
     this.file = config.revocation.file;
@@ -121,22 +129,24 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
   /** Adds a rule; effective for the next decision once this resolves. */
   async add(r: Omit<Revocation, 'id' | 'created_at'>): Promise<Revocation> {
     const rule: Revocation = { ...r, id: randomUUID(), created_at: new Date().toISOString() };
-    await this.persist([...this.rules, rule]);
+    await this.exclusive(() => this.write([...this.rules, rule]));
     return rule;
   }
 
   /** Removes a rule; false when there is none with that id. */
-  async remove(id: string): Promise<boolean> {
-    if (!this.rules.some((r) => r.id === id)) return false;
-    await this.persist(this.rules.filter((r) => r.id !== id));
-    return true;
+  remove(id: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.rules.some((r) => r.id === id)) return false;
+      await this.write(this.rules.filter((r) => r.id !== id));
+      return true;
+    });
   }
 
   status() {
     return { file: this.file, count: this.rules.length, last_error: this.lastError };
   }
 
-  private async persist(next: Revocation[]): Promise<void> {
+  private async write(next: Revocation[]): Promise<void> {
     const text = JSON.stringify({ version: 1, revocations: next } satisfies RevocationFile, null, 2) + '\n';
     const tmp = `${this.file}.${process.pid}.${createHash('sha256').update(text).digest('hex').slice(0, 8)}.tmp`;
     await mkdir(path.dirname(this.file), { recursive: true });
@@ -146,7 +156,11 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     this.replace(next);
   }
 
-  private async reloadFromDisk(): Promise<void> {
+  private reloadFromDisk(): Promise<void> {
+    return this.exclusive(() => this.read());
+  }
+
+  private async read(): Promise<void> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
