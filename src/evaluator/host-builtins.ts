@@ -9,6 +9,7 @@ import {
   indexofN,
   marshalWithOptions,
   rangeStep,
+  reachablePaths,
   stringsSplitN,
   urlqueryDecode,
   urlqueryDecodeObject,
@@ -135,6 +136,7 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   indexof_n: (_ctx, s, sub) => indexofN(s, sub),
   'strings.split_n': (_ctx, x, d, n) => stringsSplitN(x, d, n),
   'numbers.range_step': (_ctx, a, b, s) => rangeStep(a, b, s),
+  'graph.reachable_paths': (_ctx, g, i) => reachablePaths(g, i),
   'strings.count': (_ctx, s, sub) => {
     const hay = str(s);
     const needle = str(sub);

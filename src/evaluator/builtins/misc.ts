@@ -127,3 +127,46 @@ export function marshalWithOptions(x: unknown, opts: unknown): string {
   const lines = indent === '' ? text.split(marker).join('') : text;
   return lines.split('\n').map((l) => prefix + l).join('\n');
 }
+
+/**
+ * graph.reachable_paths(graph, initial): every path from an initial node, each
+ * ending at a node without edges, at a node outside the graph, or before a cycle
+ * (OPA's v1/topdown/reachable.go). Returns the set of paths as an array.
+ */
+export function reachablePaths(graph: unknown, initial: unknown): unknown[][] {
+  if (!graph || typeof graph !== 'object' || Array.isArray(graph)) throw new TypeError('operand 1 must be an object');
+  if (!Array.isArray(initial)) throw new TypeError('operand 2 must be an array or set');
+  const g = graph as Record<string, unknown>;
+  const out = new Map<string, unknown[]>();
+  const add = (path: unknown[]) => out.set(JSON.stringify(path), path);
+  const edgesOf = (node: unknown): unknown[] | null | undefined => {
+    if (typeof node !== 'string' || !Object.prototype.hasOwnProperty.call(g, node)) return undefined;
+    const e = g[node];
+    return Array.isArray(e) ? e : null;
+  };
+  const build = (root: unknown, path: unknown[], reached: Set<string>, depth: number): void => {
+    if (depth > 10_000) throw new RangeError('graph too deep');
+    const edges = edgesOf(root);
+    if (edges === undefined) {
+      add(path);
+      return;
+    }
+    const here = [...path, root];
+    if (!edges || edges.length === 0) {
+      add(here);
+      return;
+    }
+    const seen = new Set(reached).add(JSON.stringify(root));
+    for (const n of edges) {
+      if (seen.has(JSON.stringify(n))) add(here);
+      else build(n, here, seen, depth + 1);
+    }
+  };
+  for (const node of initial) {
+    const edges = edgesOf(node);
+    if (edges === undefined) continue;
+    if (edges && edges.length > 0) for (const n of edges) build(n, [node], new Set([JSON.stringify(node)]), 0);
+    else add([node]);
+  }
+  return [...out.keys()].sort().map((k) => out.get(k)!);
+}
