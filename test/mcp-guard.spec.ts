@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,16 +8,9 @@ import { startDemoMcpServer, type DemoMcpServer } from '../src/demo/mcp-server.j
 import { HttpDecider, type Decider } from '../src/mcp/decider.js';
 import { createEmbeddedDecider } from '../src/mcp/embedded.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
+import { freePort } from './support/net.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOT } from './support/policy-fixtures.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'toolgate-test', version: '0.0.0' });

@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -7,17 +6,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startDemoMcpServer, type DemoMcpServer } from '../src/demo/mcp-server.js';
 import { HttpDecider } from '../src/mcp/decider.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
+import { freePort } from './support/net.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { DemoAuthorizationServer } from '../src/demo/authorization-server.js';
 import { ROOT } from './support/policy-fixtures.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /**
  * All real, all on loopback: oidc-provider (DCR, authorization code + PKCE S256,

@@ -8,7 +8,7 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -16,13 +16,9 @@ import { parseConfig } from '../config/load-config.js';
 import { startDemoMcpServer } from '../demo/mcp-server.js';
 import { HttpDecider, type Decider } from '../mcp/decider.js';
 import { createEmbeddedDecider } from '../mcp/embedded.js';
+import { machine, percentile, report, waitReady } from './report.js';
 
 const N = Number(process.env.BENCH_CALLS ?? 3000);
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-}
 
 async function main(): Promise<void> {
   const root = process.cwd();
@@ -74,7 +70,7 @@ async function main(): Promise<void> {
         await call(agent);
         xs.push((performance.now() - t0) * 1000);
       }
-      return { p50: pct(xs, 0.5), p99: pct(xs, 0.99) };
+      return { p50: percentile(xs, 0.5), p99: percentile(xs, 0.99) };
     } finally {
       agent.destroy();
       await mcp.close();
@@ -82,15 +78,7 @@ async function main(): Promise<void> {
   };
   const child = spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', path.join(dir, 'config.json')], { stdio: 'ignore' });
   try {
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${tgPort}/readyz`)).status === 200) break;
-      } catch {
-        // starting
-      }
-      if (i > 600) throw new Error('toolgate did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(`http://127.0.0.1:${tgPort}/readyz`, child);
     const embedded = await createEmbeddedDecider(parseConfig({ ...raw, listen: { host: '127.0.0.1', port: 0 } }));
     const rows: [string, { p50: number; p99: number }][] = [];
     // Alternate the variants twice and keep the better (lower p50) of each, to damp noise.
@@ -110,24 +98,13 @@ async function main(): Promise<void> {
     for (const [name] of variants) rows.push([name, best.get(name)!]);
     await embedded.close?.();
     const base = rows[0][1];
-    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. The demo MCP server (official SDK, Streamable HTTP, stateless, JSON responses); ${N} sequential allowed refunds.create calls from one client after 300 warm-up calls, cached token; best of two alternating rounds.`;
+    const meta = `${machine()}. The demo MCP server (official SDK, Streamable HTTP, stateless, JSON responses); ${N} sequential allowed refunds.create calls from one client after 300 warm-up calls, cached token; best of two alternating rounds.`;
     const table = [
       '| MCP server | call p50 µs | call p99 µs | added p50 µs | added p99 µs |',
       '|---|---:|---:|---:|---:|',
       ...rows.map(([name, r]) => `| ${name} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${(r.p50 - base.p50).toFixed(0)} | ${(r.p99 - base.p99).toFixed(0)} |`),
     ].join('\n');
-    console.log(meta);
-    console.log(table);
-    if (process.argv.includes('--write')) {
-      const file = path.join(root, 'BENCHMARKS.md');
-      const doc = await readFile(file, 'utf8');
-      const start = '<!-- guard:start -->';
-      const end = '<!-- guard:end -->';
-      const i = doc.indexOf(start);
-      const j = doc.indexOf(end);
-      if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the guard markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n${doc.slice(j)}`);
-    }
+    await report('guard', [meta, table].join('\n\n'));
   } finally {
     child.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });

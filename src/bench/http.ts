@@ -6,11 +6,12 @@
  * reported. `--write` puts the table into BENCHMARKS.md between the http markers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { machine, median, report, waitReady } from './report.js';
 
 interface Variant {
   name: string;
@@ -33,20 +34,6 @@ interface Run {
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
-
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
@@ -82,8 +69,6 @@ function load(url: string, bodies: string[]): Promise<Run> {
     );
   });
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   const root = process.cwd();
@@ -204,7 +189,7 @@ async function main(): Promise<void> {
     const opaOne = median(results.get(variants[2].name)!.map((r) => r.rps));
     const tgMany = median(results.get(variants[5].name)!.map((r) => r.rps));
     const opaMany = median(results.get(variants[6].name)!.map((r) => r.rps));
-    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. Servers: toolgate and the floor are one Node process (one event loop); OPA is one Go process with its default GOMAXPROCS (both cores); load: autocannon in this process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
+    const meta = `${machine()}. Servers: toolgate and the floor are one Node process (one event loop); OPA is one Go process with its default GOMAXPROCS (both cores); load: autocannon in this process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
     const table = [
       '| tokens | server | req/s | p50 ms | p99 ms | × floor | errors + non-2xx |',
       '|---|---|---:|---:|---:|---:|---:|',
@@ -213,20 +198,7 @@ async function main(): Promise<void> {
     const onNoMask = median(results.get(variants[4].name)!.map((r) => r.rps));
     const ratios = `toolgate ÷ OPA server: ${(off / opaOne).toFixed(2)}× with one cached token, ${(tgMany / opaMany).toFixed(2)}× with 10,000 distinct tokens; toolgate ÷ floor: ${(off / floor).toFixed(2)}.`;
     const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP with the reference mask, ${((1 - onNoMask / off) * 100).toFixed(1)}% without a mask policy.`;
-    console.log(meta);
-    console.log(table);
-    console.log(ratios);
-    console.log(cost);
-    if (process.argv.includes('--write')) {
-      const file = path.join(root, 'BENCHMARKS.md');
-      const doc = await readFile(file, 'utf8');
-      const start = '<!-- http:start -->';
-      const end = '<!-- http:end -->';
-      const i = doc.indexOf(start);
-      const j = doc.indexOf(end);
-      if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the http markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${ratios}\n\n${cost}\n${doc.slice(j)}`);
-    }
+    await report('http', [meta, table, ratios, cost].join('\n\n'));
   } finally {
     for (const c of children) await stop(c);
     await rm(dir, { recursive: true, force: true });

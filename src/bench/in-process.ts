@@ -5,7 +5,7 @@
  * BENCHMARKS.md between the in-process markers. Numbers, not assertions.
  */
 import 'reflect-metadata';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { plainToInstance } from 'class-transformer';
@@ -21,6 +21,7 @@ import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { TokenService } from '../token/token.service.js';
+import { machine, median, percentile, report } from './report.js';
 
 interface Row {
   name: string;
@@ -31,9 +32,7 @@ interface Row {
 }
 
 function stats(name: string, samples: number[]): Row {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { name, n: s.length, p50: q(0.5), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return { name, n: samples.length, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
 }
 
 async function timeEach(n: number, fn: (i: number) => unknown | Promise<unknown>): Promise<number[]> {
@@ -141,8 +140,7 @@ async function main(): Promise<void> {
       await fileAudit.flush();
     }
     await fileAudit.onApplicationShutdown();
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const throughput = `Decision throughput in-process, one core, sequential: logging off ${med(off).toFixed(0)}/s, file sink on ${med(on).toFixed(0)}/s (${((1 - med(on) / med(off)) * 100).toFixed(1)}% cost; median of 5 alternating rounds of 5,000).`;
+    const throughput = `Decision throughput in-process, one core, sequential: logging off ${median(off).toFixed(0)}/s, file sink on ${median(on).toFixed(0)}/s (${((1 - median(on) / median(off)) * 100).toFixed(1)}% cost; median of 5 alternating rounds of 5,000).`;
 
     // Cold verifications last: they leave thousands of cache entries and garbage behind,
     // which slowed every measurement taken after them (see BENCHMARKS.md).
@@ -153,20 +151,8 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|',
       ...rows.map((r) => `| ${r.name} | ${r.n} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.mean.toFixed(1)} |`),
     ].join('\n');
-    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}, policy revision ${active.revision}, one process, sequential calls.`;
-    console.log(meta);
-    console.log(table);
-    console.log(throughput);
-    if (process.argv.includes('--write')) {
-      const file = path.join(root, 'BENCHMARKS.md');
-      const doc = await readFile(file, 'utf8');
-      const start = '<!-- in-process:start -->';
-      const end = '<!-- in-process:end -->';
-      const i = doc.indexOf(start);
-      const j = doc.indexOf(end);
-      if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the in-process markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${throughput}\n${doc.slice(j)}`);
-    }
+    const meta = `${machine()}, policy revision ${active.revision}, one process, sequential calls.`;
+    await report('in-process', [meta, table, throughput].join('\n\n'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp } from '../bootstrap.js';
 import { parseConfig } from '../config/load-config.js';
+import { machine, report } from './report.js';
 
 async function main(): Promise<void> {
   const root = process.cwd();
@@ -55,24 +56,13 @@ async function main(): Promise<void> {
   }
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.ceil(p * samples.length) - 1)];
-  const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}, ${samples.length} edits of policies/catalog/data.json, debounce 50 ms, test gate on, polled /readyz every 5 ms.`;
+  const meta = `${machine()}, ${samples.length} edits of policies/catalog/data.json, debounce 50 ms, test gate on, polled /readyz every 5 ms.`;
   const table = [
     '| save → new revision answering | p50 ms | p95 ms | min ms | max ms |',
     '|---|---:|---:|---:|---:|',
     `| reference policy, opa check + opa test + opa build -t wasm + load | ${q(0.5).toFixed(0)} | ${q(0.95).toFixed(0)} | ${samples[0].toFixed(0)} | ${samples[samples.length - 1].toFixed(0)} |`,
   ].join('\n');
-  console.log(meta);
-  console.log(table);
-  if (process.argv.includes('--write')) {
-    const file = path.join(root, 'BENCHMARKS.md');
-    const doc = await readFile(file, 'utf8');
-    const start = '<!-- reload:start -->';
-    const end = '<!-- reload:end -->';
-    const i = doc.indexOf(start);
-    const j = doc.indexOf(end);
-    if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the reload markers');
-    await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n${doc.slice(j)}`);
-  }
+  await report('reload', [meta, table].join('\n\n'));
 }
 
 main().catch((e: unknown) => {

@@ -13,15 +13,11 @@ import path from 'node:path';
 import { WasmPolicy } from '../evaluator/wasm-policy.js';
 import { runOpa } from '../policy-compiler/opa-cli.js';
 import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
+import { machine, percentile, report } from './report.js';
 
 interface Catalog {
   scope_roles: Record<string, string[]>;
   servers: { demo: { tools: Record<string, unknown> } };
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
 
 async function main(): Promise<void> {
@@ -74,26 +70,14 @@ async function main(): Promise<void> {
     rows.push(`| ${r.tools.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.memMiB.toFixed(1)} | ${r.opa.toFixed(1)} |`);
   }
   const growth = results[2].p50 / results[0].p50;
-  const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. One allowed refunds.create call; 1,000 extra roles mapped from scopes in every row; wasm timings per call after a warm-up (10,000 calls); opa bench (OPA's Go evaluator, same policy and input) reports its mean per operation.`;
+  const meta = `${machine()}. One allowed refunds.create call; 1,000 extra roles mapped from scopes in every row; wasm timings per call after a warm-up (10,000 calls); opa bench (OPA's Go evaluator, same policy and input) reports its mean per operation.`;
   const table = [
     '| tools in the catalog | toolgate wasm eval p50 µs | p99 µs | wasm memory MiB | opa bench mean µs/op |',
     '|---:|---:|---:|---:|---:|',
     ...rows,
   ].join('\n');
   const summary = `100 → 10,000 tools: toolgate's evaluation p50 grows ${growth.toFixed(2)}×.`;
-  console.log(meta);
-  console.log(table);
-  console.log(summary);
-  if (process.argv.includes('--write')) {
-    const file = path.join(root, 'BENCHMARKS.md');
-    const doc = await readFile(file, 'utf8');
-    const start = '<!-- scale:start -->';
-    const end = '<!-- scale:end -->';
-    const i = doc.indexOf(start);
-    const j = doc.indexOf(end);
-    if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the scale markers');
-    await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n\n${summary}\n${doc.slice(j)}`);
-  }
+  await report('scale', [meta, table, summary].join('\n\n'));
 }
 
 main().catch((e: unknown) => {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { machine, report, waitReady } from './report.js';
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -55,15 +56,7 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', path.join(dir, 'config.json')], { stdio: 'ignore' });
   try {
     const url = `http://127.0.0.1:${port}/v1/decisions`;
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break;
-      } catch {
-        // starting
-      }
-      if (i > 600) throw new Error('toolgate did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(`http://127.0.0.1:${port}/readyz`, child);
     let n = 0;
     const requests: autocannon.Request[] = [
       {
@@ -80,24 +73,13 @@ async function main(): Promise<void> {
     const soak = await run({ ...base, duration: seconds, overallRate: rate });
     const rssEnd = await rssMiB(child.pid!);
     const errors = soak.errors + soak.timeouts + soak.non2xx;
-    const meta = `Node ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString().slice(0, 10)}. toolgate in one process with decision logs to a file; 1,000 distinct users' tokens; peak measured for 10 s, then ${seconds} s at half of it with autocannon (20 connections) on loopback.`;
+    const meta = `${machine()}. toolgate in one process with decision logs to a file; 1,000 distinct users' tokens; peak measured for 10 s, then ${seconds} s at half of it with autocannon (20 connections) on loopback.`;
     const table = [
       '| peak req/s | soak rate req/s | requests | errors + non-2xx | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS growth |',
       '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       `| ${peak.requests.average.toFixed(0)} | ${rate} | ${soak.requests.total} | ${errors} | ${soak.latency.p50} | ${soak.latency.p99} | ${rssStart.toFixed(1)} | ${rssEnd.toFixed(1)} | ${(((rssEnd - rssStart) / rssStart) * 100).toFixed(1)}% |`,
     ].join('\n');
-    console.log(meta);
-    console.log(table);
-    if (process.argv.includes('--write')) {
-      const file = path.join(root, 'BENCHMARKS.md');
-      const doc = await readFile(file, 'utf8');
-      const start = '<!-- soak:start -->';
-      const end = '<!-- soak:end -->';
-      const i = doc.indexOf(start);
-      const j = doc.indexOf(end);
-      if (i < 0 || j < 0) throw new Error('BENCHMARKS.md lacks the soak markers');
-      await writeFile(file, `${doc.slice(0, i + start.length)}\n${meta}\n\n${table}\n${doc.slice(j)}`);
-    }
+    await report('soak', [meta, table].join('\n\n'));
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

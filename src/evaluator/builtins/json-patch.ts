@@ -1,3 +1,5 @@
+import { sortKeys } from './misc.js';
+
 /** json.patch (RFC 6902): add, remove, replace, move, copy, test; atomic (any failure → undefined). */
 
 type J = unknown;
@@ -63,13 +65,7 @@ function remove(doc: J, toks: string[]): J {
 }
 
 function deepEqual(a: J, b: J): boolean {
-  return JSON.stringify(sortDeep(a)) === JSON.stringify(sortDeep(b));
-}
-
-function sortDeep(v: J): J {
-  if (Array.isArray(v)) return v.map(sortDeep);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortDeep((v as Record<string, J>)[k])]));
-  return v;
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
 }
 
 export function jsonPatch(target: J, patches: J): J {

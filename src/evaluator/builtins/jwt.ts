@@ -1,3 +1,4 @@
+import { sortKeys } from './misc.js';
 import { createHmac, createPrivateKey, createPublicKey, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 
 /**
@@ -208,10 +209,4 @@ export function jwtEncodeSignRaw(header: unknown, payload: unknown, key: unknown
 export function jwtEncodeSign(header: unknown, payload: unknown, key: unknown): string {
   // Objects serialize with sorted keys, as OPA (Go) marshals them.
   return jwtEncodeSignRaw(JSON.stringify(sortKeys(header)), JSON.stringify(sortKeys(payload)), JSON.stringify(key));
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Json)[k])]));
-  return v;
 }

@@ -102,7 +102,8 @@ export function rangeStep(a: unknown, b: unknown, step: unknown): number[] {
   return out;
 }
 
-function sortKeys(v: unknown): unknown {
+/** A copy with object keys sorted recursively: how OPA (Go) serializes objects. */
+export function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
     return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
