@@ -11,12 +11,12 @@ import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parseConfig } from '../config/load-config.js';
 import { startDemoMcpServer } from '../demo/mcp-server.js';
 import { HttpDecider, type Decider } from '../mcp/decider.js';
 import { createEmbeddedDecider } from '../mcp/embedded.js';
 import { machine, percentile, report, waitReady } from './report.js';
+import { benchIssuer } from './issuer.js';
 
 const N = Number(process.env.BENCH_CALLS ?? 3000);
 
@@ -27,22 +27,16 @@ async function main(): Promise<void> {
   const mcpPort = 18390;
   const tgPort = 18391;
   const resource = `http://127.0.0.1:${mcpPort}/mcp`;
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+  const tokens = await benchIssuer(dir, issuer, resource);
   const raw = {
     listen: { host: '127.0.0.1', port: tgPort },
     policy: { source: { policies: path.join(root, 'policies'), tests: path.join(root, 'rego-tests'), out: path.join(dir, 'build'), watch: false, test_gate: false } },
-    issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
+    issuers: [{ issuer, jwks_file: tokens.jwksFile, algorithms: ['ES256'] }],
     servers: [{ id: 'demo', resource, issuers: [issuer] }],
     revocation: { file: path.join(dir, 'revocations.json') },
   };
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(raw));
-  const token = await new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-    .setIssuer(issuer)
-    .setAudience(resource)
-    .setExpirationTime('1h')
-    .sign(privateKey);
+  const token = await tokens.sign({}, '1h');
   const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD' } } });
   // A keep-alive agent per variant: each server restart must not meet a pooled dead socket.
   const call = (agent: http.Agent) =>

@@ -10,8 +10,8 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { machine, median, report, waitReady } from './report.js';
+import { benchIssuer } from './issuer.js';
 
 interface Variant {
   name: string;
@@ -77,16 +77,8 @@ async function main(): Promise<void> {
   const resource = 'http://127.0.0.1:3000/mcp';
   const children: ChildProcess[] = [];
   try {
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const sign = (jti: string) =>
-      new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', jti })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-        .setIssuer(issuer)
-        .setAudience(resource)
-        .setIssuedAt()
-        .setExpirationTime('2h')
-        .sign(privateKey);
+    const bench = await benchIssuer(dir, issuer, resource);
+    const sign = (jti: string) => bench.sign({ jti });
     const bodyFor = (token: string) =>
       JSON.stringify({
         token,
@@ -98,7 +90,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 10_000; i++) many.push(bodyFor(await sign(`t-${i}`)));
     // The same reference policy under `opa run --server`, verifying the JWT in Rego with
     // io.jwt.decode_verify against the same JWKS, OPA's JWT cache on.
-    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    const jwks = JSON.stringify({ keys: [bench.publicJwk] });
     await writeFile(
       path.join(dir, 'opa-bench.rego'),
       [
@@ -139,7 +131,7 @@ async function main(): Promise<void> {
       const cfg = {
         listen: { host: '127.0.0.1', port },
         policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
-        issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
+        issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
         servers: [{ id: 'demo', resource, issuers: [issuer] }],
         revocation: { file: path.join(dir, 'revocations.json') },
         token_cache: { max_entries: cacheEntries },

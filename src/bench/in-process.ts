@@ -5,12 +5,11 @@
  * BENCHMARKS.md between the in-process markers. Numbers, not assertions.
  */
 import 'reflect-metadata';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parseConfig } from '../config/load-config.js';
 import { parseDecisionRequest } from '../decision/decision-request.js';
 import { DecisionRequestDto } from '../decision/decision.dto.js';
@@ -22,6 +21,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { TokenService } from '../token/token.service.js';
 import { machine, median, percentile, report } from './report.js';
+import { benchIssuer } from './issuer.js';
 
 interface Row {
   name: string;
@@ -61,11 +61,10 @@ async function main(): Promise<void> {
   const resource = 'http://127.0.0.1:3000/mcp';
   const issuer = 'https://bench.toolgate.test';
   try {
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const bench = await benchIssuer(dir, issuer, resource);
     const config = parseConfig({
       policy: { source: { policies: path.join(root, 'policies'), tests: path.join(root, 'rego-tests'), out: path.join(dir, 'build') } },
-      issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
+      issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource, issuers: [issuer] }],
       token_cache: { max_entries: 100_000 },
       revocation: { file: path.join(dir, 'revocations.json') },
@@ -85,14 +84,7 @@ async function main(): Promise<void> {
     const decisions = new DecisionService(config, store, tokens, metrics, new AuditService(config, metrics));
     const fileAudit = new AuditService(logged, new MetricsService());
     const loggedDecisions = new DecisionService(logged, store, tokens, metrics, fileAudit);
-    const sign = (jti: string) =>
-      new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', jti })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-        .setIssuer(issuer)
-        .setAudience(resource)
-        .setIssuedAt()
-        .setExpirationTime('1h')
-        .sign(privateKey);
+    const sign = (jti: string) => bench.sign({ jti }, '1h');
     const N = Number(process.env.BENCH_N ?? 20_000);
     const COLD = Math.min(N, 5000);
     const coldTokens = await Promise.all(Array.from({ length: COLD }, (_, i) => sign(`cold-${i}`)));

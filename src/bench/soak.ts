@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { machine, report, waitReady } from './report.js';
+import { benchIssuer } from './issuer.js';
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -28,14 +28,13 @@ async function main(): Promise<void> {
   const issuer = 'https://bench.toolgate.test';
   const resource = 'http://127.0.0.1:3000/mcp';
   const port = 18377;
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  await writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+  const tokens = await benchIssuer(dir, issuer, resource);
   await writeFile(
     path.join(dir, 'config.json'),
     JSON.stringify({
       listen: { host: '127.0.0.1', port },
       policy: { source: { policies: path.join(root, 'policies'), tests: path.join(root, 'rego-tests'), out: path.join(dir, 'build'), watch: false } },
-      issuers: [{ issuer, jwks_file: path.join(dir, 'jwks.json'), algorithms: ['ES256'] }],
+      issuers: [{ issuer, jwks_file: tokens.jwksFile, algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource, issuers: [issuer] }],
       revocation: { file: path.join(dir, 'revocations.json') },
       decision_logs: { file: { path: path.join(dir, 'decisions.jsonl'), max_bytes: 64 * 1024 * 1024, max_files: 2 } },
@@ -44,13 +43,7 @@ async function main(): Promise<void> {
   // 1,000 users' tokens, so the token cache and the logs see realistic variety.
   const bodies: string[] = [];
   for (let i = 0; i < 1000; i++) {
-    const token = await new SignJWT({ sub: `user-${i}`, roles: ['support_agent'], scope: 'refunds:write' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(issuer)
-      .setAudience(resource)
-      .setIssuedAt()
-      .setExpirationTime('2h')
-      .sign(privateKey);
+    const token = await tokens.sign({ sub: `user-${i}` });
     bodies.push(JSON.stringify({ token, server: 'demo', tool: { name: 'refunds.create', arguments: { order_id: `o-${i}`, amount: 50, currency: 'USD' } } }));
   }
   const child = spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', path.join(dir, 'config.json')], { stdio: 'ignore' });
