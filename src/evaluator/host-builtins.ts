@@ -21,6 +21,8 @@ import { regexFindN, regexReplace } from './builtins/regex.js';
 import { semverCompare, semverIsValid } from './builtins/semver.js';
 import { parseDurationNs, timeAddDate, timeClock, timeDate, timeFormat, timeWeekday } from './builtins/time.js';
 import { unitsParse, unitsParseBytes } from './builtins/units.js';
+import { uriIsValid, uriParse } from './builtins/uri.js';
+import { uuidParse } from './builtins/uuid.js';
 import { goSprintf } from './sprintf.js';
 
 /** Per-evaluation facts host builtins may read; fixed for one decision. */
@@ -34,15 +36,37 @@ type HostFn = (ctx: EvalContext, ...args: unknown[]) => unknown;
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Parses RFC 3339 into nanoseconds; undefined when malformed (OPA: error -> undefined). */
-export function parseRfc3339Ns(value: unknown): number | undefined {
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Parses RFC 3339 into exact nanoseconds; undefined when malformed or outside int64 (OPA: error -> undefined). */
+export function parseRfc3339NsExact(value: unknown): bigint | undefined {
   if (typeof value !== 'string') return undefined;
   const m = RFC3339.exec(value);
   if (!m) return undefined;
   const ms = Date.parse(value.replace(/\.\d+/, ''));
   if (Number.isNaN(ms)) return undefined;
-  const frac = m[7] ? Number((m[7].slice(1) + '000000000').slice(0, 9)) : 0;
-  return ms * 1e6 + frac;
+  const frac = m[7] ? BigInt((m[7].slice(1) + '000000000').slice(0, 9)) : 0n;
+  const ns = BigInt(ms) * 1_000_000n + frac;
+  return ns < INT64_MIN || ns > INT64_MAX ? undefined : ns;
+}
+
+/** parseRfc3339NsExact as a JS number (microsecond precision beyond 2^53 ns). */
+export function parseRfc3339Ns(value: unknown): number | undefined {
+  const ns = parseRfc3339NsExact(value);
+  return ns === undefined ? undefined : Number(ns);
+}
+
+/**
+ * A result the SDK hands to wasm as JSON text as-is, so integers beyond 2^53
+ * (nanosecond times, byte counts) arrive exact. The SDK passes an ArrayBuffer
+ * result through to opa_json_parse without JSON.stringify.
+ */
+export function exactJson(value: unknown): ArrayBuffer {
+  const text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v.toString()}` : v));
+  const raw = text.replace(/"\\u0000big:(-?\d+)"/g, '$1');
+  const bytes = new TextEncoder().encode(raw);
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 function str(v: unknown): string {
@@ -74,7 +98,10 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
     return goSprintf(str(format), args);
   },
   'time.now_ns': (ctx) => ctx.nowNs,
-  'time.parse_rfc3339_ns': (_ctx, s) => parseRfc3339Ns(s),
+  'time.parse_rfc3339_ns': (_ctx, s) => {
+    const ns = parseRfc3339NsExact(s);
+    return ns === undefined ? undefined : exactJson(ns);
+  },
   'crypto.md5': digest('md5'),
   'crypto.sha1': digest('sha1'),
   'crypto.sha256': digest('sha256'),
@@ -118,8 +145,14 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   ...Object.fromEntries(['HS256', 'HS384', 'HS512'].map((alg) => [`io.jwt.verify_${alg.toLowerCase()}`, (_ctx: EvalContext, t: unknown, k: unknown) => jwtVerifyHmac(alg)(t, k)])),
   'semver.is_valid': (_ctx, v) => semverIsValid(v),
   'semver.compare': (_ctx, a, b) => semverCompare(a, b),
-  'units.parse': (_ctx, v) => unitsParse(v),
-  'units.parse_bytes': (_ctx, v) => unitsParseBytes(v),
+  'units.parse': (_ctx, v) => exactJson(unitsParse(v)),
+  'units.parse_bytes': (_ctx, v) => exactJson(unitsParseBytes(v)),
+  'uri.parse': (_ctx, v) => uriParse(v),
+  'uri.is_valid': (_ctx, v) => uriIsValid(v),
+  'uuid.parse': (_ctx, v) => {
+    const r = uuidParse(v);
+    return r === undefined ? undefined : exactJson(r);
+  },
   'net.cidr_is_valid': (_ctx, v) => cidrIsValid(v),
   'net.cidr_expand': (_ctx, v) => cidrExpand(v),
   'net.cidr_merge': (_ctx, v) => cidrMerge(v),

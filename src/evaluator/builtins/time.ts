@@ -7,7 +7,16 @@
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
+const INT64_LIMIT = 9223372036854775807;
+
 function splitArg(x: unknown): { ns: number; tz: string; layout?: string } {
+  const r = splitArgUnchecked(x);
+  // OPA: "timestamp too big" beyond int64 nanoseconds.
+  if (!Number.isFinite(r.ns) || Math.abs(r.ns) > INT64_LIMIT) throw new RangeError('timestamp too big');
+  return r;
+}
+
+function splitArgUnchecked(x: unknown): { ns: number; tz: string; layout?: string } {
   if (typeof x === 'number') return { ns: x, tz: 'UTC' };
   if (Array.isArray(x) && typeof x[0] === 'number' && (x[1] === undefined || typeof x[1] === 'string')) {
     return { ns: x[0], tz: (x[1] as string | undefined) || 'UTC', layout: typeof x[2] === 'string' ? x[2] : undefined };

@@ -26,7 +26,15 @@ function splitNumUnit(s: string): [string, string] {
 
 function toNumber(num: string): number {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(num)) throw new TypeError('could not parse amount to a number');
-  return Number(num);
+  const n = Number(num);
+  if (!Number.isFinite(n)) throw new RangeError('exponent too large');
+  return n;
+}
+
+/** Integer amount times integer multiplier, exact (OPA computes with big numbers). */
+function exactProduct(num: string, mult: number, approx: number): number | bigint {
+  if (!/^[+-]?\d+$/.test(num) || !Number.isInteger(mult) || Number.isSafeInteger(approx)) return approx;
+  return BigInt(num) * BigInt(mult);
 }
 
 function roundish(x: number): number {
@@ -35,7 +43,7 @@ function roundish(x: number): number {
 }
 
 /** units.parse("10K") = 10000, ("1Ki") = 1024, ("100m") = 0.1 */
-export function unitsParse(v: unknown): number {
+export function unitsParse(v: unknown): number | bigint {
   if (typeof v !== 'string') throw new TypeError('operand must be a string');
   const s = v.replace(/"/g, '');
   if (s.includes(' ')) throw new TypeError('spaces not allowed');
@@ -49,11 +57,12 @@ export function unitsParse(v: unknown): number {
   else if (/^[kKgGtTpPeE]$/.test(unit)) mult = SI[unit.toLowerCase()];
   else if (/^[kKmMgGtTpPeE]i$/.test(unit)) mult = BIN[unit[0].toLowerCase()];
   else throw new TypeError(`unit ${unit} not recognized`);
-  return roundish(toNumber(num) * mult);
+  const r = roundish(toNumber(num) * mult);
+  return exactProduct(num, mult, r);
 }
 
 /** units.parse_bytes("10KB") = 10000, ("1KiB") = 1024; case-insensitive; truncated to an integer. */
-export function unitsParseBytes(v: unknown): number {
+export function unitsParseBytes(v: unknown): number | bigint {
   if (typeof v !== 'string') throw new TypeError('operand must be a string');
   const s = v.toLowerCase().replace(/"/g, '');
   if (s.includes(' ')) throw new TypeError('spaces not allowed');
@@ -64,5 +73,7 @@ export function unitsParseBytes(v: unknown): number {
   if (unit === '') mult = 1;
   else if (m) mult = m[2] ? BIN[m[1]] : SI[m[1]];
   else throw new TypeError(`byte unit ${unit} not recognized`);
-  return Math.trunc(toNumber(num) * mult);
+  const r = Math.trunc(toNumber(num) * mult);
+  if (!Number.isFinite(r)) throw new RangeError('exponent too large');
+  return exactProduct(num, mult, r);
 }
