@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { jwtDecode, jwtDecodeVerify, jwtEncodeSign, jwtEncodeSignRaw, jwtVerifyAsym, jwtVerifyHmac } from './builtins/jwt.js';
 import { jsonPatch } from './builtins/json-patch.js';
+import { graphqlIsValid, graphqlParse, graphqlParseAndVerify, graphqlParseQuery, graphqlParseSchema, graphqlSchemaIsValid } from './builtins/graphql.js';
 import {
   base64urlEncodeNoPad,
   globQuoteMeta,
@@ -147,6 +148,12 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'semver.compare': (_ctx, a, b) => semverCompare(a, b),
   'units.parse': (_ctx, v) => exactJson(unitsParse(v)),
   'units.parse_bytes': (_ctx, v) => exactJson(unitsParseBytes(v)),
+  'graphql.parse_query': (_ctx, q) => graphqlParseQuery(q),
+  'graphql.parse_schema': (_ctx, v) => graphqlParseSchema(v),
+  'graphql.parse': (_ctx, q, v) => graphqlParse(q, v),
+  'graphql.parse_and_verify': (_ctx, q, v) => graphqlParseAndVerify(q, v),
+  'graphql.is_valid': (_ctx, q, v) => graphqlIsValid(q, v),
+  'graphql.schema_is_valid': (_ctx, v) => graphqlSchemaIsValid(v),
   'uri.parse': (_ctx, v) => uriParse(v),
   'uri.is_valid': (_ctx, v) => uriIsValid(v),
   'uuid.parse': (_ctx, v) => {
