@@ -123,6 +123,58 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
     expect(policy.evaluate('clock/digest', { s: 7 }, CTX)).toBeUndefined();
   });
 
+  it('hands sets to host builtins as sets and takes sets back (object.subset, cidr_contains_matches)', async () => {
+    await ws.write(
+      'policies/sets/sets.rego',
+      [
+        'package sets',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'result := {',
+        '  "set_in_set": object.subset({"a", "b", "c"}, {"a", "c"}),',
+        '  "array_run": object.subset(["a", "b", "c"], ["a", "c"]),',
+        '  "set_not_array": object.subset({"x": {"a", "b"}}, {"x": ["a", "b"]}),',
+        '  "matches_is_set": is_set(net.cidr_contains_matches({"10.0.0.0/8"}, "10.1.2.3")),',
+        '  "matches": net.cidr_contains_matches({"10.0.0.0/8", "192.168.0.0/16"}, {"10.1.2.3"}) == {["10.0.0.0/8", "10.1.2.3"]},',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('sets/result', {}, CTX)).toEqual({
+      set_in_set: true,
+      // Arrays are compared as a contiguous run; sets by membership; a set never equals an array.
+      array_run: false,
+      set_not_array: false,
+      matches_is_set: true,
+      matches: true,
+    });
+  });
+
+  it('parses and validates GraphQL with the host graphql builtins', async () => {
+    await ws.write(
+      'policies/gql/gql.rego',
+      [
+        'package gql',
+        '',
+        'schema := `type Query { user(id: ID!): User } type User { id: ID! name: String }`',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'result := {',
+        '  "ok": graphql.is_valid(`{ user(id: "1") { name } }`, schema),',
+        '  "missing_arg": graphql.is_valid(`{ user { name } }`, schema),',
+        '  "unknown_field": graphql.is_valid(`{ user(id: "1") { email } }`, schema),',
+        '  "fields": [f.Name | f := graphql.parse_query(`{ a b }`).Operations[0].SelectionSet[_]],',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('gql/result', {}, CTX)).toEqual({ ok: true, missing_arg: false, unknown_field: false, fields: ['a', 'b'] });
+  });
+
   it('fails at build time, with name and file:line, for a builtin the runtime lacks', async () => {
     await ws.write(
       'policies/mcp/authz/network.rego',

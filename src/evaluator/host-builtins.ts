@@ -17,11 +17,12 @@ import {
   urlqueryEncode,
   urlqueryEncodeObject,
 } from './builtins/misc.js';
-import { cidrExpand, cidrIsValid, cidrMerge } from './builtins/net.js';
+import { cidrContainsMatches, cidrExpand, cidrIsValid, cidrMerge } from './builtins/net.js';
 import { regexFindN, regexReplace } from './builtins/regex.js';
 import { semverCompare, semverIsValid } from './builtins/semver.js';
 import { parseDurationNs, timeAddDate, timeClock, timeDate, timeFormat, timeWeekday } from './builtins/time.js';
 import { unitsParse, unitsParseBytes } from './builtins/units.js';
+import { objectSubsetBuiltin } from './builtins/subset.js';
 import { uriIsValid, uriParse } from './builtins/uri.js';
 import { uuidParse } from './builtins/uuid.js';
 import { goSprintf } from './sprintf.js';
@@ -163,6 +164,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'net.cidr_is_valid': (_ctx, v) => cidrIsValid(v),
   'net.cidr_expand': (_ctx, v) => cidrExpand(v),
   'net.cidr_merge': (_ctx, v) => cidrMerge(v),
+  'net.cidr_contains_matches': (_ctx, a, b) => cidrContainsMatches(a, b),
+  'object.subset': (_ctx, a, b) => objectSubsetBuiltin(a, b),
   'regex.replace': (_ctx, s, p, v) => regexReplace(s, p, v),
   'regex.find_n': (_ctx, p, s, n) => regexFindN(p, s, n),
   'glob.quote_meta': (_ctx, v) => globQuoteMeta(v),

@@ -1,6 +1,11 @@
-import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import * as opaWasm from '@open-policy-agent/opa-wasm';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+
+// The SDK's ESM entry names only loadPolicy; loadPolicySync is on its default export (types omit it).
+const { loadPolicySync } = (opaWasm as unknown as { default: { loadPolicySync: typeof opaWasm.loadPolicySync } }).default;
 import { describeThrown } from '../common/errors.js';
 import { PolicyEvalError, PolicyLoadError } from './errors.js';
+import { withHostBridge } from './host-bridge.js';
 import { bindHostBuiltins, HOST_BUILTINS, type EvalContext } from './host-builtins.js';
 import { sdkBuiltinNames, yieldSdkBuiltins } from './sdk-builtins.js';
 import { introspectWasm, type WasmModuleInfo } from './wasm-introspect.js';
@@ -72,10 +77,9 @@ export class WasmPolicy {
     }
     let policy!: WasmPolicy;
     try {
-      const loaded = await loadPolicy(
-        module,
-        { initial: 5, maximum: opts.maxMemoryPages ?? 4096 },
-        bindHostBuiltins(() => policy.ctx),
+      const host = bindHostBuiltins(() => policy.ctx);
+      const loaded = withHostBridge(host, () =>
+        loadPolicySync(module, { initial: 5, maximum: opts.maxMemoryPages ?? 4096 }, host),
       );
       policy = new WasmPolicy(loaded, info, { wasm, data: data as object, options: opts });
       loaded.setData(data as object);

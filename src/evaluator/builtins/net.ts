@@ -1,4 +1,5 @@
-/** net.cidr_is_valid, net.cidr_expand and net.cidr_merge over IPv4 and IPv6 (BigInt arithmetic). */
+/** net.cidr_is_valid, net.cidr_expand, net.cidr_merge and net.cidr_contains_matches over IPv4 and IPv6 (BigInt arithmetic). */
+import { isRegoSet, regoSet } from '../host-bridge.js';
 
 interface Net {
   v6: boolean;
@@ -132,4 +133,55 @@ export function cidrMerge(xs: unknown): string[] {
     }
   }
   return out;
+}
+
+/** OPA's net.cidr_contains: an IP or a CIDR inside a CIDR (same address family). */
+function cidrContains(outer: string, inner: string): boolean {
+  const a = parseCidr(outer, true);
+  if (!a) throw new TypeError(`invalid CIDR ${outer}`);
+  const width = a.v6 ? 128 : 32;
+  const shift = BigInt(width - a.bits);
+  const ip = parseIp(inner);
+  if (ip) return ip.v6 === a.v6 && ip.n >> shift === a.start >> shift;
+  const b = parseCidr(inner, true);
+  if (!b) throw new TypeError(`invalid CIDR or IP ${inner}`);
+  return b.v6 === a.v6 && b.bits >= a.bits && b.start >> shift === a.start >> shift;
+}
+
+/** (cidr, index) pairs of one operand: a string, an array of strings or [cidr, …] tuples, or an object of them. */
+function cidrOperand(x: unknown): Array<[string, unknown]> {
+  const one = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'string') return v[0];
+    throw new TypeError('element must be string or non-empty array');
+  };
+  if (typeof x === 'string') return [[x, x]];
+  // A set's members are their own index.
+  if (isRegoSet(x)) return x.map((v) => [one(v), v]);
+  if (Array.isArray(x)) return x.map((v, i) => [one(v), i]);
+  if (x !== null && typeof x === 'object') return Object.entries(x).map(([k, v]) => [one(v), k]);
+  throw new TypeError('operand must be string, array, set or object');
+}
+
+/**
+ * net.cidr_contains_matches: the set of [index1, index2] where operand 1's
+ * CIDR contains operand 2's IP or CIDR (index: array position, object key, or
+ * the set member itself).
+ */
+export function cidrContainsMatches(a: unknown, b: unknown): unknown[] {
+  const left = cidrOperand(a);
+  const right = cidrOperand(b);
+  const out: unknown[][] = [];
+  const seen = new Set<string>();
+  for (const [c1, i1] of left) {
+    for (const [c2, i2] of right) {
+      if (!cidrContains(c1, c2)) continue;
+      const key = JSON.stringify([i1, i2]);
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push([i1, i2]);
+      }
+    }
+  }
+  return regoSet(out);
 }

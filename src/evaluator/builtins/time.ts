@@ -7,7 +7,7 @@
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
-const INT64_LIMIT = 9223372036854775807;
+const INT64_LIMIT = 2 ** 63;
 
 function splitArg(x: unknown): { ns: number; tz: string; layout?: string } {
   const r = splitArgUnchecked(x);
