@@ -5,7 +5,10 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { ErrorFilter } from './common/error.filter.js';
-import type { ToolgateConfig } from './config/config.schema.js';
+import { ToolgateConfig } from './config/config.schema.js';
+import { installFastDecisionRoutes } from './decision/decision.routes.js';
+import { DecisionService } from './decision/decision.service.js';
+import { CallerAuthGuard } from './token/caller-auth.guard.js';
 
 /** Options for creating the HTTP application. */
 export interface CreateAppOptions {
@@ -31,6 +34,11 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
   });
   app.useGlobalFilters(new ErrorFilter());
   const fastify = app.getHttpAdapter().getInstance();
+  installFastDecisionRoutes(fastify, () => ({
+    decisions: app.get(DecisionService),
+    config: app.get(ToolgateConfig),
+    auth: app.get(CallerAuthGuard),
+  }));
   const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

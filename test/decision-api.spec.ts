@@ -5,6 +5,7 @@ import { exportSPKI, SignJWT } from 'jose';
 import { makeKey, TestIssuer, type TestKey } from './support/auth-server.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOT } from './support/policy-fixtures.js';
+import { fastDecisionRoutes } from '../src/decision/decision.routes.js';
 
 const RESOURCE = 'http://127.0.0.1:3999/mcp';
 const OTHER_RESOURCE = 'http://127.0.0.1:3998/other-mcp';
@@ -163,6 +164,13 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
   });
 
   describe('policy answers in MCP terms', () => {
+    it('the hot routes run as plain Fastify handlers, not through the Nest pipeline', async () => {
+      const fastify = app.app.getHttpAdapter().getInstance();
+      expect(fastDecisionRoutes(fastify)).toEqual(['POST /v1/decisions', 'POST /v1/decisions/tools']);
+      const res = await app.post('/v1/decisions', refundCall(await idp.sign(support), 5));
+      expect(res.body).toMatchObject({ allow: true });
+    });
+
     it('argument limit → 403 policy_denied with the reason, no step-up', async () => {
       const res = await app.post('/v1/decisions', refundCall(await idp.sign(support), 5000));
       expect(res.body).toMatchObject({

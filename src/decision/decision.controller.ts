@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common
 import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
+import { callerName } from './decision.routes.js';
 import { parseDecisionRequest, parseToolsRequest } from './decision-request.js';
 import {
   DecisionRequestDto,
@@ -12,7 +13,13 @@ import {
 } from './decision.dto.js';
 import { DecisionService, type DecisionResult, type ToolsResult } from './decision.service.js';
 
-/** The decision API MCP servers call on every tools/call and tools/list. */
+/**
+ * The decision API MCP servers call on every tools/call and tools/list.
+ * In the running service these two routes are served by the equivalent plain
+ * Fastify handlers of decision.routes.ts (installed by createApp); this
+ * controller declares them for Nest's routing table and the OpenAPI document,
+ * and serves them when the app is built without createApp.
+ */
 @ApiTags('decisions')
 @Controller('v1/decisions')
 @UseGuards(CallerAuthGuard)
@@ -41,9 +48,4 @@ export class DecisionController {
   tools(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
     return this.decisions.filterTools(parseToolsRequest(body, this.config.limits), callerName(req.caller));
   }
-}
-
-function callerName(c: Caller | undefined): string {
-  if (!c) return 'anonymous';
-  return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
 }

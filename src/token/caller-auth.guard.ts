@@ -11,6 +11,8 @@ export interface Caller {
   clientId?: string;
 }
 
+const ANONYMOUS: Caller = Object.freeze({ subject: 'anonymous' });
+
 /**
  * Authenticates callers of toolgate's own API when `callers.auth` is `jwt`:
  * a bearer JWT from the configured issuer, for toolgate's audience, with the
@@ -33,10 +35,13 @@ export class CallerAuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<FastifyRequest & { caller?: Caller }>();
-    if (!this.self) {
-      req.caller = { subject: 'anonymous' };
-      return true;
-    }
+    req.caller = await this.authenticate(req);
+    return true;
+  }
+
+  /** The caller of one request; throws CallerUnauthorizedError. Also used by the raw decision routes. */
+  async authenticate(req: Pick<FastifyRequest, 'headers'>): Promise<Caller> {
+    if (!this.self) return ANONYMOUS;
     const scope = this.config.callers.scope!;
     const header = req.headers.authorization;
     const challenge = `Bearer realm="toolgate", scope="${scope}"`;
@@ -48,8 +53,7 @@ export class CallerAuthGuard implements CanActivate {
       if (!v.scopes.includes(scope)) {
         throw new CallerUnauthorizedError('caller_forbidden', `the caller's token lacks the scope ${scope}`, `Bearer error="insufficient_scope", scope="${scope}"`);
       }
-      req.caller = { subject: String(v.claims.sub ?? ''), clientId: typeof v.claims.client_id === 'string' ? v.claims.client_id : undefined };
-      return true;
+      return { subject: String(v.claims.sub ?? ''), clientId: typeof v.claims.client_id === 'string' ? v.claims.client_id : undefined };
     } catch (e) {
       if (e instanceof TokenError) {
         throw new CallerUnauthorizedError('caller_unauthenticated', `the caller's token was rejected: ${e.code}`, `Bearer error="invalid_token", realm="toolgate"`);
