@@ -139,7 +139,9 @@ async function main(): Promise<void> {
       };
       const file = path.join(dir, `config-${port}.json`);
       await writeFile(file, JSON.stringify(cfg));
-      return spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+      // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each toolgate server (for the "where the time goes" notes).
+      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+      return spawn(process.execPath, [...prof, path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
     };
     const floorServer = async (port: number) => spawn(process.execPath, [path.join(root, 'dist/bench/floor-server.js'), String(port)], { stdio: 'ignore' });
     const opaReady = '/health';
