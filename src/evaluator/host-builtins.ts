@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { jwtDecode, jwtDecodeVerify, jwtEncodeSign, jwtEncodeSignRaw, jwtVerifyAsym, jwtVerifyHmac } from './builtins/jwt.js';
 import { jsonPatch } from './builtins/json-patch.js';
+import { jsonMatchSchema, jsonVerifySchema } from './builtins/json-schema.js';
 import { graphqlIsValid, graphqlParse, graphqlParseAndVerify, graphqlParseQuery, graphqlParseSchema, graphqlSchemaIsValid } from './builtins/graphql.js';
 import {
   base64urlEncodeNoPad,
@@ -170,6 +171,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'regex.find_n': (_ctx, p, s, n) => regexFindN(p, s, n),
   'glob.quote_meta': (_ctx, v) => globQuoteMeta(v),
   'json.patch': (_ctx, t, p) => jsonPatch(t, p),
+  'json.verify_schema': (_ctx, s) => jsonVerifySchema(s),
+  'json.match_schema': (_ctx, d, s) => jsonMatchSchema(d, s),
   'json.marshal_with_options': (_ctx, x, o) => marshalWithOptions(x, o),
   'base64url.encode_no_pad': (_ctx, x) => base64urlEncodeNoPad(x),
   'urlquery.encode': (_ctx, x) => urlqueryEncode(x),
