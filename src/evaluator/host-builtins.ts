@@ -21,7 +21,7 @@ import {
 import { cidrContainsMatches, cidrExpand, cidrIsValid, cidrMerge } from './builtins/net.js';
 import { regexFindN, regexReplace } from './builtins/regex.js';
 import { semverCompare, semverIsValid } from './builtins/semver.js';
-import { parseDurationNs, timeAddDate, timeClock, timeDate, timeFormat, timeWeekday } from './builtins/time.js';
+import { parseDurationNs, timeAddDate, timeClock, timeDate, timeDiff, timeFormat, timeParseNs, timeWeekday } from './builtins/time.js';
 import { unitsParse, unitsParseBytes } from './builtins/units.js';
 import { objectSubsetBuiltin } from './builtins/subset.js';
 import { uriIsValid, uriParse } from './builtins/uri.js';
@@ -130,6 +130,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'time.weekday': (_ctx, x) => timeWeekday(x),
   'time.add_date': (_ctx, ns, y, m, d) => timeAddDate(ns, y, m, d),
   'time.format': (_ctx, x) => timeFormat(x),
+  'time.parse_ns': (_ctx, layout, value) => exactJson(timeParseNs(layout, value)),
+  'time.diff': (_ctx, a, b) => timeDiff(a, b),
   'crypto.hmac.md5': (_ctx, x, k) => hmac('md5')(x, k),
   'crypto.hmac.sha1': (_ctx, x, k) => hmac('sha1')(x, k),
   'crypto.hmac.sha256': (_ctx, x, k) => hmac('sha256')(x, k),

@@ -5,6 +5,8 @@
  * "UTC", "" = UTC, "Local" = the process's zone).
  */
 
+import { formatCivil, NAMED_LAYOUTS, parseLayout } from './go-time.js';
+
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 const INT64_LIMIT = 2 ** 63;
@@ -25,6 +27,7 @@ function splitArgUnchecked(x: unknown): { ns: number; tz: string; layout?: strin
 }
 
 interface Parts {
+  zoneName?: string;
   year: number;
   month: number;
   day: number;
@@ -46,14 +49,15 @@ function partsIn(ns: number, tz: string): Parts {
   const zone = tz === 'Local' ? Intl.DateTimeFormat().resolvedOptions().timeZone : tz;
   let f = formatters.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short' });
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short', timeZoneName: 'short' });
     formatters.set(zone, f);
   }
   const get = (type: string) => f!.formatToParts(new Date(ms)).find((p) => p.type === type)?.value ?? '0';
   const p = { year: Number(get('year')), month: Number(get('month')), day: Number(get('day')), hour: Number(get('hour')), minute: Number(get('minute')), second: Number(get('second')) };
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   const offsetMin = Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
-  return { ...p, weekday: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(get('weekday')), offsetMin };
+  const name = get('timeZoneName');
+  return { ...p, weekday: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(get('weekday')), offsetMin, zoneName: /^[A-Z]{2,5}$/.test(name) ? name : undefined };
 }
 
 export function timeDate(x: unknown): number[] {
@@ -109,19 +113,59 @@ export function parseDurationNs(v: unknown): number {
   return sign * Math.round(total);
 }
 
-function pad(n: number, w = 2): string {
-  return String(Math.abs(n)).padStart(w, '0');
-}
 
-/** time.format(x): RFC 3339 with nanoseconds (trailing zeros trimmed), in the given zone. */
+/** time.format(x): RFC 3339 with nanoseconds by default, or a Go layout (named or written out), in the given zone. */
 export function timeFormat(x: unknown): string {
   const { ns, tz, layout } = splitArg(x);
-  if (layout !== undefined && layout !== 'RFC3339' && layout !== '2006-01-02T15:04:05Z07:00' && layout !== 'RFC3339Nano' && layout !== '2006-01-02T15:04:05.999999999Z07:00') {
-    throw new TypeError('only RFC 3339 layouts are supported');
-  }
   const p = partsIn(ns, tz);
-  const nanos = ((ns % 1e9) + 1e9) % 1e9;
-  const frac = layout === 'RFC3339' || layout === '2006-01-02T15:04:05Z07:00' || nanos === 0 ? '' : `.${String(Math.round(nanos)).padStart(9, '0')}`.replace(/0+$/, '');
-  const off = p.offsetMin === 0 ? 'Z' : `${p.offsetMin < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(p.offsetMin) / 60))}:${pad(Math.abs(p.offsetMin) % 60)}`;
-  return `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}${frac}${off}`;
+  const nanos = Math.round(((ns % 1e9) + 1e9) % 1e9) % 1e9;
+  const yday = Math.round((Date.UTC(p.year, p.month - 1, p.day) - Date.UTC(p.year, 0, 1)) / 86400000) + 1;
+  const goLayout = layout === undefined ? NAMED_LAYOUTS.RFC3339Nano : (NAMED_LAYOUTS[layout] ?? layout);
+  return formatCivil(
+    { ...p, nanos, yday, offsetSec: p.offsetMin * 60, zoneName: tz === 'UTC' ? 'UTC' : (p.zoneName ?? '') },
+    goLayout,
+  );
+}
+
+/** time.parse_ns(layout, value): Go's time.Parse, exact nanoseconds; throws outside int64. */
+export function timeParseNs(layout: unknown, value: unknown): bigint {
+  if (typeof layout !== 'string' || typeof value !== 'string') throw new TypeError('operands must be strings');
+  return parseLayout(NAMED_LAYOUTS[layout] ?? layout, value);
+}
+
+/** time.diff(a, b): [years, months, days, hours, minutes, seconds] between two instants, in a's zone. */
+export function timeDiff(a: unknown, b: unknown): number[] {
+  const x = splitArg(a);
+  const y = splitArg(b);
+  const [lo, hi] = x.ns <= y.ns ? [x.ns, y.ns] : [y.ns, x.ns];
+  const p1 = partsIn(lo, x.tz);
+  const p2 = partsIn(hi, x.tz);
+  let year = p2.year - p1.year;
+  let month = p2.month - p1.month;
+  let day = p2.day - p1.day;
+  let hour = p2.hour - p1.hour;
+  let min = p2.minute - p1.minute;
+  let sec = p2.second - p1.second;
+  if (sec < 0) {
+    sec += 60;
+    min--;
+  }
+  if (min < 0) {
+    min += 60;
+    hour--;
+  }
+  if (hour < 0) {
+    hour += 24;
+    day--;
+  }
+  if (day < 0) {
+    // Days in p1's month: day 32 of it normalises into the next month.
+    day += 32 - new Date(Date.UTC(p1.year, p1.month - 1, 32)).getUTCDate();
+    month--;
+  }
+  if (month < 0) {
+    month += 12;
+    year--;
+  }
+  return [year, month, day, hour, min, sec];
 }
