@@ -152,6 +152,36 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
     });
   });
 
+  it('validates tool arguments with JSON Schema, renders templates and parses Go time layouts', async () => {
+    await ws.write(
+      'policies/misc/misc.rego',
+      [
+        'package misc',
+        '',
+        'schema := {"type": "object", "properties": {"amount": {"type": "integer", "maximum": 100}}, "required": ["amount"]}',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'result := {',
+        '  "ok": json.match_schema({"amount": 5}, schema),',
+        '  "too_big": json.match_schema({"amount": 500}, schema),',
+        '  "message": strings.render_template(`{{range $i, $r := .roles}}{{if $i}}, {{end}}{{$r}}{{end}} may not call {{.tool}}`, {"roles": ["a", "b"], "tool": "x"}),',
+        '  "parsed": time.parse_ns("02 Jan 06 15:04 -0700", "02 Jun 17 19:00 -0700"),',
+        '  "formatted": time.format([0, "UTC", "Mon Jan _2 15:04:05 2006"]),',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('misc/result', {}, CTX)).toEqual({
+      ok: [true, []],
+      too_big: [false, [{ desc: 'Must be less than or equal to 100', error: 'amount: Must be less than or equal to 100', field: 'amount', type: 'number_lte' }]],
+      message: 'a, b may not call x',
+      parsed: 1496455200000000000,
+      formatted: 'Thu Jan  1 00:00:00 1970',
+    });
+  });
+
   it('parses and validates GraphQL with the host graphql builtins', async () => {
     await ws.write(
       'policies/gql/gql.rego',

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { jwtDecode, jwtDecodeVerify, jwtEncodeSign, jwtEncodeSignRaw, jwtVerifyAsym, jwtVerifyHmac } from './builtins/jwt.js';
+import { renderTemplate } from './builtins/go-template.js';
 import { jsonPatch } from './builtins/json-patch.js';
 import { jsonMatchSchema, jsonVerifySchema } from './builtins/json-schema.js';
 import { graphqlIsValid, graphqlParse, graphqlParseAndVerify, graphqlParseQuery, graphqlParseSchema, graphqlSchemaIsValid } from './builtins/graphql.js';
@@ -185,6 +186,7 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'urlquery.decode_object': (_ctx, x) => urlqueryDecodeObject(x),
   indexof_n: (_ctx, s, sub) => indexofN(s, sub),
   'strings.split_n': (_ctx, x, d, n) => stringsSplitN(x, d, n),
+  'strings.render_template': (_ctx, t, v) => renderTemplate(t, v),
   'numbers.range_step': (_ctx, a, b, s) => rangeStep(a, b, s),
   'graph.reachable_paths': (_ctx, g, i) => reachablePaths(g, i),
   'strings.count': (_ctx, s, sub) => {

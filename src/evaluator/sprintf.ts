@@ -6,10 +6,13 @@
  * values the way OPA prints them (`["a", "b"]`, `{"k": 1}`).
  */
 
+import { isRegoSet } from './host-bridge.js';
+
 /** Formats a value the way OPA's `%v` prints an AST term. */
 export function regoString(v: unknown, top = true): string {
   if (typeof v === 'string') return top ? v : JSON.stringify(v);
   if (v === null) return 'null';
+  if (isRegoSet(v)) return v.length === 0 ? 'set()' : `{${v.map((x) => regoString(x, false)).join(', ')}}`;
   if (Array.isArray(v)) return `[${v.map((x) => regoString(x, false)).join(', ')}]`;
   if (typeof v === 'object') {
     const entries = Object.entries(v as Record<string, unknown>).map(

@@ -106,8 +106,8 @@ export async function generateCapabilities(opaBinary?: string): Promise<{ caps: 
   const opaVersion = /Version:\s*(\S+)/.exec(version.stdout)?.[1] ?? 'unknown';
   const native = new Set([...ALWAYS_NATIVE, ...(await probeNative(full, opaBinary))]);
   if (native.has('print')) native.add('internal.print');
-  const sdk = new Set(sdkBuiltinNames());
   const host = new Set(Object.keys(HOST_BUILTINS));
+  const sdk = new Set(effectiveSdkBuiltins());
   const supported = (n: string) => native.has(n) || sdk.has(n) || host.has(n);
   const features = new Set(full.features ?? []);
   features.add('rego_v1');
@@ -127,12 +127,17 @@ export async function generateCapabilities(opaBinary?: string): Promise<{ caps: 
   return { caps, report };
 }
 
+/** The SDK builtins that stay the SDK's: a host builtin of the same name replaces the SDK's (see yieldSdkBuiltins). */
+function effectiveSdkBuiltins(): string[] {
+  return sdkBuiltinNames().filter((n) => !(n in HOST_BUILTINS));
+}
+
 /** Key for the cached capabilities file: changes when OPA, the SDK or the host registry change. */
 async function capabilitiesKey(opaBinary?: string): Promise<string> {
   const version = await runOpa(['version'], { opaBinary });
   return createHash('sha256')
     .update(version.stdout)
-    .update(sdkBuiltinNames().join(','))
+    .update(effectiveSdkBuiltins().join(','))
     .update(Object.keys(HOST_BUILTINS).sort().join(','))
     .digest('hex')
     .slice(0, 16);
