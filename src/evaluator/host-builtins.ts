@@ -26,6 +26,14 @@ import { parseDurationNs, timeAddDate, timeClock, timeDate, timeDiff, timeFormat
 import { unitsParse, unitsParseBytes } from './builtins/units.js';
 import { objectSubsetBuiltin } from './builtins/subset.js';
 import { uriIsValid, uriParse } from './builtins/uri.js';
+import {
+  parsePrivateKeys,
+  x509ParseAndVerify,
+  x509ParseCertificateRequest,
+  x509ParseCertificates,
+  x509ParseKeypair,
+  x509ParseRsaPrivateKey,
+} from './builtins/x509.js';
 import { uuidParse } from './builtins/uuid.js';
 import { goSprintf } from './sprintf.js';
 
@@ -138,6 +146,12 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'crypto.hmac.sha256': (_ctx, x, k) => hmac('sha256')(x, k),
   'crypto.hmac.sha512': (_ctx, x, k) => hmac('sha512')(x, k),
   'crypto.hmac.equal': (_ctx, a, b) => hmacEqual(a, b),
+  'crypto.x509.parse_certificates': (_ctx, c) => exactJson(x509ParseCertificates(c)),
+  'crypto.x509.parse_and_verify_certificates': (ctx, c) => exactJson(x509ParseAndVerify(c, ctx.nowNs)),
+  'crypto.x509.parse_certificate_request': (_ctx, c) => exactJson(x509ParseCertificateRequest(c)),
+  'crypto.x509.parse_keypair': (_ctx, c, k) => exactJson(x509ParseKeypair(c, k)),
+  'crypto.x509.parse_rsa_private_key': (_ctx, k) => x509ParseRsaPrivateKey(k),
+  'crypto.parse_private_keys': (_ctx, k) => parsePrivateKeys(k),
   'io.jwt.decode': (_ctx, t) => jwtDecode(t),
   'io.jwt.decode_verify': (ctx, t, c) => jwtDecodeVerify(t, c, ctx.nowNs),
   'io.jwt.encode_sign': (_ctx, h, p, k) => jwtEncodeSign(h, p, k),
