@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseAllDocuments } from 'yaml';
 import { jwtDecode, jwtDecodeVerify, jwtEncodeSign, jwtEncodeSignRaw, jwtVerifyAsym, jwtVerifyHmac } from './builtins/jwt.js';
 import { renderTemplate } from './builtins/go-template.js';
 import { jsonPatch } from './builtins/json-patch.js';
@@ -201,6 +202,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   indexof_n: (_ctx, s, sub) => indexofN(s, sub),
   'strings.split_n': (_ctx, x, d, n) => stringsSplitN(x, d, n),
   'strings.render_template': (_ctx, t, v) => renderTemplate(t, v),
+  // Replaces the SDK's, which throws on a non-string and checks only the first document.
+  'yaml.is_valid': (_ctx, v) => typeof v === 'string' && parseAllDocuments(v).every((d) => d.errors.length === 0),
   'numbers.range_step': (_ctx, a, b, s) => rangeStep(a, b, s),
   'graph.reachable_paths': (_ctx, g, i) => reachablePaths(g, i),
   'strings.count': (_ctx, s, sub) => {

@@ -1,42 +1,70 @@
-import { sortKeys } from './misc.js';
+import { isRegoSet, regoSet, RegoSet } from '../host-bridge.js';
+import { regoEqual } from './subset.js';
 
-/** json.patch (RFC 6902): add, remove, replace, move, copy, test; atomic (any failure → undefined). */
+/**
+ * json.patch (RFC 6902): add, remove, replace, move, copy, test; atomic (any
+ * failure → undefined). As in OPA, a path may omit the leading "/", may be an
+ * array of segments of any type, and a segment addresses a set by member.
+ */
 
 type J = unknown;
+type Tok = unknown;
 
-function tokens(path: unknown): string[] {
-  if (Array.isArray(path)) return path.map(String);
+function tokens(path: unknown): Tok[] {
+  if (Array.isArray(path)) return [...path];
   if (typeof path !== 'string') throw new TypeError('path must be a string or array');
+  const p = path.startsWith('/') ? path.slice(1) : path;
   if (path === '') return [];
-  if (!path.startsWith('/')) throw new TypeError(`invalid JSON pointer ${path}`);
-  return path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return p.split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+/** Deep copy that keeps sets as sets. */
 function clone<T>(v: T): T {
-  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
+  if (isRegoSet(v)) return regoSet(v.map(clone)) as T;
+  if (Array.isArray(v)) return v.map(clone) as T;
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) as T;
+  return v;
 }
 
-function parentOf(doc: J, toks: string[]): J {
+function member(set: RegoSet, t: Tok): number {
+  return set.findIndex((m) => regoEqual(m, t));
+}
+
+function key(t: Tok): string {
+  if (typeof t !== 'string') throw new TypeError('object keys in a path must be strings');
+  return t;
+}
+
+function parentOf(doc: J, toks: Tok[]): J {
   let cur = doc;
   for (const t of toks.slice(0, -1)) {
-    if (Array.isArray(cur)) cur = cur[Number(t)];
-    else if (cur && typeof cur === 'object') cur = (cur as Record<string, J>)[t];
+    if (isRegoSet(cur)) cur = cur[member(cur, t)];
+    else if (Array.isArray(cur)) cur = cur[index(cur, t, false)];
+    else if (cur && typeof cur === 'object') cur = (cur as Record<string, J>)[key(t)];
     else throw new TypeError('path does not exist');
     if (cur === undefined) throw new TypeError('path does not exist');
   }
   return cur;
 }
 
-function get(doc: J, toks: string[]): J {
+function get(doc: J, toks: Tok[]): J {
   if (toks.length === 0) return doc;
   const p = parentOf(doc, toks);
   const last = toks[toks.length - 1];
-  const v = Array.isArray(p) ? p[Number(last)] : p && typeof p === 'object' ? (p as Record<string, J>)[last] : undefined;
+  const v = isRegoSet(p)
+    ? p[member(p, last)]
+    : Array.isArray(p)
+      ? p[index(p, last, false)]
+      : p && typeof p === 'object'
+        ? (p as Record<string, J>)[key(last)]
+        : undefined;
   if (v === undefined) throw new TypeError('path does not exist');
   return v;
 }
 
-function index(arr: J[], t: string, forAdd: boolean): number {
+function index(arr: J[], tok: Tok, forAdd: boolean): number {
+  const t = typeof tok === 'number' && Number.isInteger(tok) ? String(tok) : tok;
+  if (typeof t !== 'string') throw new TypeError('array index must be a number');
   if (forAdd && t === '-') return arr.length;
   if (!/^(0|[1-9]\d*)$/.test(t)) throw new TypeError(`invalid array index ${t}`);
   const i = Number(t);
@@ -44,29 +72,34 @@ function index(arr: J[], t: string, forAdd: boolean): number {
   return i;
 }
 
-function add(doc: J, toks: string[], value: J): J {
+function add(doc: J, toks: Tok[], value: J): J {
   if (toks.length === 0) return value;
   const p = parentOf(doc, toks);
   const last = toks[toks.length - 1];
-  if (Array.isArray(p)) p.splice(index(p, last, true), 0, value);
-  else if (p && typeof p === 'object') (p as Record<string, J>)[last] = value;
+  if (isRegoSet(p)) {
+    // The last segment names the member being added, so it must equal the value.
+    if (!regoEqual(last, value)) throw new TypeError('set member and value differ');
+    if (member(p, value) < 0) p.push(value);
+  } else if (Array.isArray(p)) p.splice(index(p, last, true), 0, value);
+  else if (p && typeof p === 'object') (p as Record<string, J>)[key(last)] = value;
   else throw new TypeError('path does not exist');
   return doc;
 }
 
-function remove(doc: J, toks: string[]): J {
+function remove(doc: J, toks: Tok[]): J {
   if (toks.length === 0) throw new TypeError('cannot remove the root');
   const p = parentOf(doc, toks);
   const last = toks[toks.length - 1];
-  if (Array.isArray(p)) p.splice(index(p, last, false), 1);
-  else if (p && typeof p === 'object' && last in (p as object)) delete (p as Record<string, J>)[last];
+  if (isRegoSet(p)) {
+    const i = member(p, last);
+    if (i < 0) throw new TypeError('path does not exist');
+    p.splice(i, 1);
+  } else if (Array.isArray(p)) p.splice(index(p, last, false), 1);
+  else if (p && typeof p === 'object' && key(last) in (p as object)) delete (p as Record<string, J>)[key(last)];
   else throw new TypeError('path does not exist');
   return doc;
 }
 
-function deepEqual(a: J, b: J): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
 
 export function jsonPatch(target: J, patches: J): J {
   if (!Array.isArray(patches)) throw new TypeError('patches must be an array');
@@ -84,6 +117,7 @@ export function jsonPatch(target: J, patches: J): J {
         doc = remove(doc, toks);
         break;
       case 'replace':
+        if (!('value' in (p as object))) throw new TypeError('replace needs a value');
         if (toks.length === 0) {
           doc = clone(value);
           break;
@@ -101,7 +135,8 @@ export function jsonPatch(target: J, patches: J): J {
         doc = add(doc, toks, clone(get(doc, tokens(from))));
         break;
       case 'test':
-        if (!deepEqual(get(doc, toks), value)) throw new TypeError('test failed');
+        if (!('value' in (p as object))) throw new TypeError('test needs a value');
+        if (!regoEqual(get(doc, toks), value)) throw new TypeError('test failed');
         break;
       default:
         throw new TypeError(`unknown op ${String(op)}`);

@@ -59,7 +59,11 @@ interface VerifyKey {
 /** A PEM certificate, a PEM public key, a JWK or a JWKS (as a JSON string). */
 function parseKeys(material: string): VerifyKey[] {
   const trimmed = material.trim();
-  if (trimmed.startsWith('-----BEGIN CERTIFICATE-----')) return [{ key: new X509Certificate(trimmed).publicKey }];
+  if (trimmed.startsWith('-----BEGIN CERTIFICATE-----')) {
+    // OPA refuses anything after the PEM block.
+    if (!trimmed.endsWith('-----END CERTIFICATE-----')) throw new TypeError('extra data after a PEM certificate block');
+    return [{ key: new X509Certificate(trimmed).publicKey }];
+  }
   if (trimmed.startsWith('-----BEGIN')) return [{ key: createPublicKey(trimmed) }];
   const doc = JSON.parse(trimmed) as Json;
   const jwks = Array.isArray(doc.keys) ? (doc.keys as Json[]) : [doc];
@@ -197,8 +201,12 @@ function b64url(s: string | Buffer): string {
 export function jwtEncodeSignRaw(header: unknown, payload: unknown, key: unknown): string {
   if (typeof header !== 'string' || typeof payload !== 'string' || typeof key !== 'string') throw new TypeError('operands must be strings');
   const h = JSON.parse(header) as Json;
-  const body = JSON.parse(payload) as unknown;
-  if (!h || typeof h !== 'object' || !body || typeof body !== 'object' || Array.isArray(body)) throw new TypeError('header and payload must be JSON objects');
+  if (!h || typeof h !== 'object' || Array.isArray(h)) throw new TypeError('header must be a JSON object');
+  // A text/plain payload is signed as given; anything else must be a JSON object.
+  if (h.typ !== 'text/plain') {
+    const body = JSON.parse(payload) as unknown;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TypeError('payload must be a JSON object');
+  }
   const alg = String(h.alg ?? '');
   if (!ALGS.has(alg)) throw new TypeError(`unknown signature algorithm ${alg}`);
   const data = `${b64url(header)}.${b64url(payload)}`;

@@ -108,7 +108,8 @@ export function cidrMerge(xs: unknown): string[] {
     for (const x of xs) {
       const n = parseCidr(x, v6);
       if (!n) {
-        if (typeof x === 'string' && parseIp(x.split('/')[0])?.v6 !== v6) continue;
+        const ip = typeof x === 'string' ? parseIp(x.split('/')[0]) : undefined;
+        if (ip && ip.v6 !== v6) continue;
         throw new TypeError(`invalid address or CIDR ${String(x)}`);
       }
       if (n.v6 !== v6) continue;
