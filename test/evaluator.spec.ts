@@ -5,6 +5,7 @@ import { WasmPolicy } from '../src/evaluator/wasm-policy.js';
 import { PolicyBuildError } from '../src/policy-compiler/errors.js';
 import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../src/policy-compiler/policy-builder.js';
 import { policyWorkspace, type PolicyWorkspace } from './support/policy-fixtures.js';
+import { makeCert } from './support/certs.js';
 
 const CTX = { nowNs: Date.parse('2026-11-26T10:00:00Z') * 1e6 };
 
@@ -180,6 +181,65 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
       parsed: 1496455200000000000,
       formatted: 'Thu Jan  1 00:00:00 1970',
     });
+  });
+
+  it('parses and verifies X.509 chains (SPIFFE URIs, DNS names, key usage) at the decision time', async () => {
+    const from = new Date('2026-01-01T00:00:00Z');
+    const to = new Date('2027-01-01T00:00:00Z');
+    const root = makeCert({ cn: 'Test Root CA', org: 'toolgate tests', ca: true, notBefore: from, notAfter: to });
+    const mid = makeCert({ cn: 'Test Intermediate CA', issuer: root, ca: true, notBefore: from, notAfter: to });
+    const leaf = makeCert({
+      cn: 'mcp-server',
+      issuer: mid,
+      dns: ['api.example.com'],
+      uris: ['spiffe://example.org/ns/prod/sa/mcp'],
+      eku: ['1.3.6.1.5.5.7.3.1'],
+      notBefore: from,
+      notAfter: to,
+    });
+    await ws.write(
+      'policies/x509/x509.rego',
+      [
+        'package x509',
+        '',
+        'verify(opts) := crypto.x509.parse_and_verify_certificates_with_options(input.chain, opts)[0]',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'result := {',
+        '  "cns": [c.Subject.CommonName | some c in crypto.x509.parse_certificates(input.chain)],',
+        '  "org": crypto.x509.parse_certificates(input.chain)[0].Subject.Organization,',
+        '  "leaf_uris": crypto.x509.parse_certificates(input.leaf)[0].URIStrings,',
+        '  "verified": [c.Subject.CommonName | some c in crypto.x509.parse_and_verify_certificates(input.chain)[1]],',
+        '  "broken_chain": crypto.x509.parse_and_verify_certificates(input.broken)[0],',
+        '  "dns_ok": verify({"DNSName": "api.example.com"}),',
+        '  "dns_wrong": verify({"DNSName": "evil.example.com"}),',
+        '  "client_auth_only": verify({"KeyUsages": ["KeyUsageClientAuth"]}),',
+        '  "expired": verify({"CurrentTime": input.later_ns}),',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    const input = {
+      chain: root.pem + mid.pem + leaf.pem,
+      leaf: leaf.pem,
+      broken: root.pem + leaf.pem, // the intermediate is missing
+      later_ns: Date.parse('2027-06-01T00:00:00Z') * 1e6,
+    };
+    expect(policy.evaluate('x509/result', input, CTX)).toEqual({
+      cns: ['Test Root CA', 'Test Intermediate CA', 'mcp-server'],
+      org: ['toolgate tests'],
+      leaf_uris: ['spiffe://example.org/ns/prod/sa/mcp'],
+      verified: ['mcp-server', 'Test Intermediate CA', 'Test Root CA'],
+      broken_chain: false,
+      dns_ok: true,
+      dns_wrong: false,
+      client_auth_only: false,
+      expired: false,
+    });
+    // The chain is checked at the decision's time, not the wall clock.
+    expect(policy.evaluate('x509/result', input, { nowNs: Date.parse('2028-01-01T00:00:00Z') * 1e6 })).toMatchObject({ verified: [] });
   });
 
   it('parses and validates GraphQL with the host graphql builtins', async () => {

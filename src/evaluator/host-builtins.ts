@@ -34,6 +34,7 @@ import {
   x509ParseCertificates,
   x509ParseKeypair,
   x509ParseRsaPrivateKey,
+  verifyOptionsFrom,
 } from './builtins/x509.js';
 import { uuidParse } from './builtins/uuid.js';
 import { goSprintf } from './sprintf.js';
@@ -149,6 +150,11 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'crypto.hmac.equal': (_ctx, a, b) => hmacEqual(a, b),
   'crypto.x509.parse_certificates': (_ctx, c) => exactJson(x509ParseCertificates(c)),
   'crypto.x509.parse_and_verify_certificates': (ctx, c) => exactJson(x509ParseAndVerify(c, ctx.nowNs)),
+  'crypto.x509.parse_and_verify_certificates_with_options': (ctx, c, o) => {
+    const [ok, certs] = x509ParseAndVerify(c, ctx.nowNs, verifyOptionsFrom(o));
+    // OPA returns Go's certificates here, without the URIStrings it adds elsewhere.
+    return exactJson([ok, certs.map(({ URIStrings: _u, ...rest }) => rest)]);
+  },
   'crypto.x509.parse_certificate_request': (_ctx, c) => exactJson(x509ParseCertificateRequest(c)),
   'crypto.x509.parse_keypair': (_ctx, c, k) => exactJson(x509ParseKeypair(c, k)),
   'crypto.x509.parse_rsa_private_key': (_ctx, k) => x509ParseRsaPrivateKey(k),

@@ -342,7 +342,44 @@ export function x509ParseCertificates(input: unknown): Record<string, unknown>[]
  * and checked for signatures, CA flags, validity at the decision time, and the
  * leaf's extended key usage (server auth or any, Go's default).
  */
-export function x509ParseAndVerify(input: unknown, nowNs: number): [boolean, Record<string, unknown>[]] {
+export interface VerifyOptions {
+  dnsName?: string;
+  /** Go ExtKeyUsage numbers; empty means server auth (Go's default). */
+  keyUsages?: number[];
+  currentNs?: number;
+}
+
+const KEY_USAGE_NAMES: Record<string, number> = {
+  KeyUsageAny: 0, KeyUsageServerAuth: 1, KeyUsageClientAuth: 2, KeyUsageCodeSigning: 3, KeyUsageEmailProtection: 4,
+  KeyUsageIPSECEndSystem: 5, KeyUsageIPSECTunnel: 6, KeyUsageIPSECUser: 7, KeyUsageTimeStamping: 8, KeyUsageOCSPSigning: 9,
+  KeyUsageMicrosoftServerGatedCrypto: 10, KeyUsageNetscapeServerGatedCrypto: 11, KeyUsageMicrosoftCommercialCodeSigning: 12,
+  KeyUsageMicrosoftKernelCodeSigning: 13,
+};
+
+/** OPA's options object for parse_and_verify_certificates_with_options; throws on unknown keys or values. */
+export function verifyOptionsFrom(o: unknown): VerifyOptions {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError('operand 2 must be an object');
+  const out: VerifyOptions = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'DNSName') {
+      if (typeof v !== 'string') throw new TypeError("'DNSName' should be a string");
+      out.dnsName = v;
+    } else if (k === 'CurrentTime') {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError("'CurrentTime' should be a valid int64 number");
+      out.currentNs = v;
+    } else if (k === 'MaxConstraintComparisons') {
+      if (typeof v !== 'number') throw new TypeError("'MaxConstraintComparisons' should be a number");
+    } else if (k === 'KeyUsages') {
+      if (!Array.isArray(v)) throw new TypeError("'KeyUsages' should be an Array or Set");
+      const bad = v.filter((x) => typeof x !== 'string' || !(x in KEY_USAGE_NAMES));
+      if (bad.length > 0) throw new TypeError(`invalid entries for 'KeyUsages' found: ${bad.join(' ')}`);
+      out.keyUsages = v.map((x) => KEY_USAGE_NAMES[x as string]);
+    } else throw new TypeError('invalid key option');
+  }
+  return out;
+}
+
+export function x509ParseAndVerify(input: unknown, nowNs: number, opts: VerifyOptions = {}): [boolean, Record<string, unknown>[]] {
   let certs: Parsed[];
   try {
     certs = parsed(input);
@@ -351,7 +388,7 @@ export function x509ParseAndVerify(input: unknown, nowNs: number): [boolean, Rec
   }
   if (certs.length < 2) return [false, []];
   const x = certs.map((c) => new X509Certificate(c.der));
-  const now = new Date(nowNs / 1e6);
+  const now = new Date((opts.currentNs ?? nowNs) / 1e6);
   const valid = (c: X509Certificate) => new Date(c.validFrom) <= now && now <= new Date(c.validTo);
   const rootIdx = 0;
   const leafIdx = certs.length - 1;
@@ -369,8 +406,14 @@ export function x509ParseAndVerify(input: unknown, nowNs: number): [boolean, Rec
   }
   if (cur !== rootIdx || !x[rootIdx].verify(x[rootIdx].publicKey)) return [false, []];
   if (!chain.every((i) => valid(x[i]))) return [false, []];
+  const wanted = opts.keyUsages && opts.keyUsages.length > 0 ? opts.keyUsages : [1];
   const eku = certs[leafIdx].json.ExtKeyUsage as number[] | null;
-  if (eku && !eku.includes(0) && !eku.includes(1)) return [false, []];
+  if (!wanted.includes(0) && eku && !eku.includes(0) && !wanted.some((u) => eku.includes(u))) return [false, []];
+  if (opts.dnsName !== undefined && opts.dnsName !== '') {
+    const leaf = x[leafIdx];
+    const ok = /^[\d.]+$|:/.test(opts.dnsName) ? leaf.checkIP(opts.dnsName) !== undefined : leaf.checkHost(opts.dnsName, { subject: 'never' }) !== undefined;
+    if (!ok) return [false, []];
+  }
   return [true, chain.map((i) => certs[i].json)];
 }
 
