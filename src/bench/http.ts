@@ -14,6 +14,7 @@ import { machine, median, report, waitReady } from './report.js';
 import { benchIssuer } from './issuer.js';
 
 interface Variant {
+  id: string;
   name: string;
   scenario: 'one cached token' | '10,000 distinct tokens';
   start: (port: number) => Promise<ChildProcess>;
@@ -32,6 +33,12 @@ interface Run {
 }
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+/** BENCH_PIN=1: servers on CPU 0 (taskset), this process (the load generator) on CPU 1. */
+const PIN = process.env.BENCH_PIN === '1';
+
+function serverSpawn(cmd: string, args: string[], opts: Parameters<typeof spawn>[2]): ChildProcess {
+  return PIN ? spawn('taskset', ['-c', '0', cmd, ...args], opts) : spawn(cmd, args, opts);
+}
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 
@@ -121,13 +128,13 @@ async function main(): Promise<void> {
     const opaServer = (cacheEntries: number) => async (port: number) => {
       const cfg = path.join(dir, `opa-config-${port}.yaml`);
       await writeFile(cfg, `caching:\n  inter_query_builtin_value_cache:\n    named:\n      io_jwt:\n        max_num_entries: ${cacheEntries}\n      io_jwt_keys:\n        max_num_entries: 10\n`);
-      return spawn(path.join(root, '.tools/bin/opa'), ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '-c', cfg, path.join(dir, 'opa-policies'), path.join(dir, 'opa-bench.rego')], { stdio: 'ignore' });
+      return serverSpawn(path.join(root, '.tools/bin/opa'), ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '-c', cfg, path.join(dir, 'opa-policies'), path.join(dir, 'opa-bench.rego')], { stdio: 'ignore' });
     };
     const opaWrap = (body: string) => `{"input":${body}}`;
     // The same policy without its decision-log mask, to show what masking costs.
     await cp(path.join(root, 'policies'), path.join(dir, 'policies-nomask'), { recursive: true });
     await rm(path.join(dir, 'policies-nomask/system'), { recursive: true, force: true });
-    const toolgate = (logFile?: string, policies = path.join(root, 'policies'), cacheEntries = 10_000) => async (port: number) => {
+    const toolgate = (logFile?: string, policies = path.join(root, 'policies'), cacheEntries = 10_000, workers = 1) => async (port: number) => {
       const cfg = {
         listen: { host: '127.0.0.1', port },
         policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
@@ -141,18 +148,25 @@ async function main(): Promise<void> {
       await writeFile(file, JSON.stringify(cfg));
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each toolgate server (for the "where the time goes" notes).
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-      return spawn(process.execPath, [...prof, path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+      if (workers > 1) return serverSpawn(process.execPath, [path.join(root, 'dist/bench/cluster.js'), file, String(workers)], { stdio: ['ignore', 'ignore', 'inherit'] });
+      return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
     };
-    const floorServer = async (port: number) => spawn(process.execPath, [path.join(root, 'dist/bench/floor-server.js'), String(port)], { stdio: 'ignore' });
+    const floorServer = (workUs: number) => async (port: number) => {
+      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+      return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/bench/floor-server.js'), String(port), String(workUs)], { stdio: 'ignore' });
+    };
     const opaReady = '/health';
     const variants: Variant[] = [
-      { scenario: 'one cached token', name: 'bare Fastify floor (parse JSON, fixed answer)', start: floorServer },
-      { scenario: 'one cached token', name: 'toolgate, decision logs off', start: toolgate() },
-      { scenario: 'one cached token', name: 'opa run --server, JWT verified in Rego, JWT cache on', start: opaServer(10_000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
-      { scenario: 'one cached token', name: 'toolgate, decision logs to a file (masked)', start: toolgate(path.join(dir, 'decisions.jsonl')) },
-      { scenario: 'one cached token', name: 'toolgate, decision logs to a file, policy without a mask', start: toolgate(path.join(dir, 'decisions-nomask.jsonl'), path.join(dir, 'policies-nomask')) },
-      { scenario: '10,000 distinct tokens', name: 'toolgate, token cache of 1,000 (every request verifies)', start: toolgate(undefined, undefined, 1000) },
-      { scenario: '10,000 distinct tokens', name: 'opa run --server, JWT cache of 1,000 (every request verifies)', start: opaServer(1000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
+      { id: 'floor', scenario: 'one cached token', name: 'bare Fastify floor (parse JSON, fixed answer)', start: floorServer(0) },
+      { id: 'floor20', scenario: 'one cached token', name: 'floor + 20 µs of busy work per request (about one policy evaluation)', start: floorServer(20) },
+      { id: 'floor60', scenario: 'one cached token', name: 'floor + 60 µs of busy work per request', start: floorServer(60) },
+      { id: 'off', scenario: 'one cached token', name: 'toolgate, decision logs off', start: toolgate() },
+      { id: 'cluster', scenario: 'one cached token', name: 'toolgate, decision logs off, 2 workers (node:cluster, sharing the 2 cores with the load generator)', start: toolgate(undefined, undefined, 10_000, 2) },
+      { id: 'opaOne', scenario: 'one cached token', name: 'opa run --server, JWT verified in Rego, JWT cache on', start: opaServer(10_000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
+      { id: 'on', scenario: 'one cached token', name: 'toolgate, decision logs to a file (masked)', start: toolgate(path.join(dir, 'decisions.jsonl')) },
+      { id: 'onNoMask', scenario: 'one cached token', name: 'toolgate, decision logs to a file, policy without a mask', start: toolgate(path.join(dir, 'decisions-nomask.jsonl'), path.join(dir, 'policies-nomask')) },
+      { id: 'tgMany', scenario: '10,000 distinct tokens', name: 'toolgate, token cache of 1,000 (every request verifies)', start: toolgate(undefined, undefined, 1000) },
+      { id: 'opaMany', scenario: '10,000 distinct tokens', name: 'opa run --server, JWT cache of 1,000 (every request verifies)', start: opaServer(1000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
     ];
     const results = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
     let port = 18300;
@@ -172,25 +186,26 @@ async function main(): Promise<void> {
         await stop(child);
       }
     }
-    const floor = median(results.get(variants[0].name)!.map((r) => r.rps));
-    const off = median(results.get(variants[1].name)!.map((r) => r.rps));
+    const rpsOf = (id: string) => median(results.get(variants.find((v) => v.id === id)!.name)!.map((r) => r.rps));
+    const floor = rpsOf('floor');
+    const off = rpsOf('off');
     const rows = variants.map((v) => {
       const rs = results.get(v.name)!;
       const rps = median(rs.map((r) => r.rps));
       return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
     });
-    const on = median(results.get(variants[3].name)!.map((r) => r.rps));
-    const opaOne = median(results.get(variants[2].name)!.map((r) => r.rps));
-    const tgMany = median(results.get(variants[5].name)!.map((r) => r.rps));
-    const opaMany = median(results.get(variants[6].name)!.map((r) => r.rps));
+    const on = rpsOf('on');
+    const opaOne = rpsOf('opaOne');
+    const tgMany = rpsOf('tgMany');
+    const opaMany = rpsOf('opaMany');
     const meta = `${machine()}. Servers: toolgate and the floor are one Node process (one event loop); OPA is one Go process with its default GOMAXPROCS (both cores); load: autocannon in this process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
     const table = [
       '| tokens | server | req/s | p50 ms | p99 ms | × floor | errors + non-2xx |',
       '|---|---|---:|---:|---:|---:|---:|',
       ...rows,
     ].join('\n');
-    const onNoMask = median(results.get(variants[4].name)!.map((r) => r.rps));
-    const ratios = `toolgate ÷ OPA server: ${(off / opaOne).toFixed(2)}× with one cached token, ${(tgMany / opaMany).toFixed(2)}× with 10,000 distinct tokens; toolgate ÷ floor: ${(off / floor).toFixed(2)}.`;
+    const onNoMask = rpsOf('onNoMask');
+    const ratios = `toolgate ÷ OPA server: ${(off / opaOne).toFixed(2)}× with one cached token, ${(tgMany / opaMany).toFixed(2)}× with 10,000 distinct tokens; toolgate ÷ floor: ${(off / floor).toFixed(2)}; the floor with 20 µs of busy work ÷ floor: ${(rpsOf('floor20') / floor).toFixed(2)}; 2 workers ÷ 1: ${(rpsOf('cluster') / off).toFixed(2)}.`;
     const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP with the reference mask, ${((1 - onNoMask / off) * 100).toFixed(1)}% without a mask policy.`;
     await report('http', [meta, table, ratios, cost].join('\n\n'));
   } finally {
