@@ -41,26 +41,20 @@ export function installFastDecisionRoutes(fastify: FastifyInstance, deps: () => 
     if (a.headers) for (const [k, v] of Object.entries(a.headers)) void reply.header(k, v);
     return reply.code(a.status).send(a.body);
   };
-  const decide = async (req: FastifyRequest, reply: FastifyReply) => {
-    const d = (resolved ??= deps());
-    try {
-      const caller = await d.auth.authenticate(req);
-      const result = await d.decisions.decide(parseDecisionRequest(req.body, d.config.limits), callerName(caller));
-      return reply.code(200).send(result);
-    } catch (err) {
-      return fail(reply, err);
-    }
-  };
-  const tools = async (req: FastifyRequest, reply: FastifyReply) => {
-    const d = (resolved ??= deps());
-    try {
-      const caller = await d.auth.authenticate(req);
-      const result = await d.decisions.filterTools(parseToolsRequest(req.body, d.config.limits), callerName(caller));
-      return reply.code(200).send(result);
-    } catch (err) {
-      return fail(reply, err);
-    }
-  };
+  /** One hot route: authenticate the caller, run, answer 200, or map the error as ErrorFilter does. */
+  const route =
+    (run: (d: Deps, body: unknown, caller: string) => Promise<unknown>) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const d = (resolved ??= deps());
+      try {
+        const caller = await d.auth.authenticate(req);
+        return reply.code(200).send(await run(d, req.body, callerName(caller)));
+      } catch (err) {
+        return fail(reply, err);
+      }
+    };
+  const decide = route((d, body, caller) => d.decisions.decide(parseDecisionRequest(body, d.config.limits), caller));
+  const tools = route((d, body, caller) => d.decisions.filterTools(parseToolsRequest(body, d.config.limits), caller));
   const done = new Set<string>();
   swapped.set(fastify, done);
   fastify.addHook('onRoute', (route: RouteOptions) => {

@@ -199,6 +199,9 @@ class Lexer {
 
 export type Json = Record<string, unknown>;
 
+/** gqlparser's ValueKind numbers for literal tokens. */
+const SCALAR_KINDS: Partial<Record<Kind, number>> & Record<'Int' | 'Float' | 'String' | 'BlockString', number> = { Int: 1, Float: 2, String: 3, BlockString: 4 };
+
 /** Adds key only when the list is non-empty (the pruning OPA applies). */
 function list(o: Json, key: string, xs: unknown[] | undefined): void {
   if (xs && xs.length > 0) o[key] = xs;
@@ -436,17 +439,11 @@ class Parser {
         this.next();
         return v(0, this.name());
       case 'Int':
-        this.next();
-        return v(1, t.value);
       case 'Float':
-        this.next();
-        return v(2, t.value);
       case 'String':
-        this.next();
-        return v(3, t.value);
       case 'BlockString':
         this.next();
-        return v(4, t.value);
+        return v(SCALAR_KINDS[t.kind], t.value);
       case 'Name':
         this.next();
         if (t.value === 'true' || t.value === 'false') return v(5, t.value);
