@@ -169,6 +169,9 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
         '  "message": strings.render_template(`{{range $i, $r := .roles}}{{if $i}}, {{end}}{{$r}}{{end}} may not call {{.tool}}`, {"roles": ["a", "b"], "tool": "x"}),',
         '  "parsed": time.parse_ns("02 Jan 06 15:04 -0700", "02 Jun 17 19:00 -0700"),',
         '  "formatted": time.format([0, "UTC", "Mon Jan _2 15:04:05 2006"]),',
+        // Nanosecond integers beyond 2^53 reach the time builtins exactly (as BigInt through the bridge).
+        '  "exact_format": time.format(1670006453141828752),',
+        '  "exact_add": time.add_date(1670006453141828752, 0, 0, 1) == 1670092853141828752,',
         '}',
         '',
       ].join('\n'),
@@ -180,6 +183,8 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
       message: 'a, b may not call x',
       parsed: 1496455200000000000,
       formatted: 'Thu Jan  1 00:00:00 1970',
+      exact_format: '2022-12-02T18:40:53.141828752Z',
+      exact_add: true,
     });
   });
 

@@ -37,7 +37,11 @@ export function isRegoSet(x: unknown): x is RegoSet {
 class RegoTextParser {
   private i = 0;
 
-  constructor(private readonly t: string) {}
+  constructor(
+    private readonly t: string,
+    /** Integers beyond 2^53 become BigInt instead of rounded doubles. */
+    private readonly exactIntegers = false,
+  ) {}
 
   parse(): unknown {
     const v = this.value();
@@ -116,7 +120,9 @@ class RegoTextParser {
     const m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(this.t.slice(this.i, this.i + 400));
     if (!m) throw new SyntaxError(`unexpected character in Rego value at ${this.i}`);
     this.i += m[0].length;
-    return Number(m[0]);
+    const n = Number(m[0]);
+    if (this.exactIntegers && !m[1] && !m[2] && !Number.isSafeInteger(n)) return BigInt(m[0]);
+    return n;
   }
 
   private string(): string {
@@ -134,8 +140,13 @@ class RegoTextParser {
   }
 }
 
-/** Parses a value printed by `opa_value_dump`: JSON, plus sets (`{1, 2}`, `set()`) and non-string object keys. */
-export function parseRegoText(text: string): unknown {
+/**
+ * Parses a value printed by `opa_value_dump`: JSON, plus sets (`{1, 2}`,
+ * `set()`) and non-string object keys. With `exactIntegers`, integers beyond
+ * 2^53 come back as BigInt.
+ */
+export function parseRegoText(text: string, exactIntegers = false): unknown {
+  if (exactIntegers && /\d{16}/.test(text)) return new RegoTextParser(text, true).parse();
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -197,7 +208,11 @@ function loadText(exports: Exports, memory: WebAssembly.Memory, bytes: Uint8Arra
  * synchronously) with the module's builtin imports rerouted for the named host
  * builtins.
  */
-export function withHostBridge<T>(host: Readonly<Record<string, HostImpl>>, instantiate: () => T): T {
+export function withHostBridge<T>(
+  host: Readonly<Record<string, HostImpl>>,
+  instantiate: () => T,
+  exactIntegers: ReadonlySet<string> = new Set(),
+): T {
   const Real = WebAssembly.Instance;
   let captured = false;
   function Bridged(module: WebAssembly.Module, imports: Record<string, Record<string, unknown>>): WebAssembly.Instance {
@@ -221,7 +236,8 @@ export function withHostBridge<T>(host: Readonly<Record<string, HostImpl>>, inst
         const exports = state.exports;
         const name = exports ? nameOf(exports, id) : undefined;
         if (exports === undefined || name === undefined || !Object.hasOwn(host, name)) return original(id, ctx, ...addrs);
-        const args = addrs.map((a) => parseRegoText(readCString(memory, exports.opa_value_dump(a))));
+        const exact = exactIntegers.has(name);
+        const args = addrs.map((a) => parseRegoText(readCString(memory, exports.opa_value_dump(a)), exact));
         const result = host[name](...args);
         if (result === undefined) return 0;
         if (result instanceof ArrayBuffer) return loadText(exports, memory, new Uint8Array(result), 'json');

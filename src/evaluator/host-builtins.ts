@@ -41,7 +41,7 @@ import { goSprintf } from './sprintf.js';
 
 /** Per-evaluation facts host builtins may read; fixed for one decision. */
 export interface EvalContext {
-  /** Request time in nanoseconds since the epoch (what `time.now_ns` returns). */
+  /** Request time in nanoseconds since the epoch, whole milliseconds (`time.now_ns` returns it exactly). */
   nowNs: number;
 }
 
@@ -111,7 +111,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
     if (!Array.isArray(args)) throw new TypeError('sprintf: operand 2 must be an array');
     return goSprintf(str(format), args);
   },
-  'time.now_ns': (ctx) => ctx.nowNs,
+  // Exact: the decision time is whole milliseconds, and ms × 10^6 is beyond 2^53.
+  'time.now_ns': (ctx) => exactJson(BigInt(Math.round(ctx.nowNs / 1e6)) * 1_000_000n),
   'time.parse_rfc3339_ns': (_ctx, s) => {
     const ns = parseRfc3339NsExact(s);
     return ns === undefined ? undefined : exactJson(ns);
@@ -139,7 +140,7 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'time.date': (_ctx, x) => timeDate(x),
   'time.clock': (_ctx, x) => timeClock(x),
   'time.weekday': (_ctx, x) => timeWeekday(x),
-  'time.add_date': (_ctx, ns, y, m, d) => timeAddDate(ns, y, m, d),
+  'time.add_date': (_ctx, ns, y, m, d) => exactJson(timeAddDate(ns, y, m, d)),
   'time.format': (_ctx, x) => timeFormat(x),
   'time.parse_ns': (_ctx, layout, value) => exactJson(timeParseNs(layout, value)),
   'time.diff': (_ctx, a, b) => timeDiff(a, b),
@@ -219,6 +220,14 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
     return hay.split(needle).length - 1;
   },
 };
+
+/**
+ * Builtins whose integer arguments beyond 2^53 reach them as BigInt (exact)
+ * rather than as doubles: nanosecond timestamps, and sprintf's %d/%v.
+ */
+export const EXACT_INTEGER_BUILTINS: ReadonlySet<string> = new Set([
+  'time.format', 'time.date', 'time.clock', 'time.weekday', 'time.add_date', 'time.diff', 'sprintf',
+]);
 
 /**
  * Binds the host builtins to one evaluation-context slot, in the shape the SDK

@@ -63,10 +63,10 @@ export function goSprintf(format: string, args: unknown[]): string {
         out = typeof a === 'string' ? JSON.stringify(a) : `%!q(${regoString(a)})`;
         break;
       case 'T':
-        out = Array.isArray(a) ? 'array' : a === null ? 'null' : typeof a;
+        out = Array.isArray(a) ? 'array' : a === null ? 'null' : typeof a === 'bigint' ? 'number' : typeof a;
         break;
       case 'd':
-        out = n !== undefined && Number.isInteger(n) ? String(n) : `%!d(${regoString(a)})`;
+        out = typeof a === 'bigint' || (n !== undefined && Number.isInteger(n)) ? String(a) : `%!d(${regoString(a)})`;
         break;
       case 'f':
         out = n !== undefined ? n.toFixed(prec ?? 6) : `%!f(${regoString(a)})`;
@@ -101,7 +101,7 @@ export function goSprintf(format: string, args: unknown[]): string {
       default:
         out = regoString(a);
     }
-    if (plus && n !== undefined && n >= 0 && 'dfeEg'.includes(verb ?? '')) out = `+${out}`;
+    if (plus && ((n !== undefined && n >= 0) || (typeof a === 'bigint' && a >= 0n)) && 'dfeEg'.includes(verb ?? '')) out = `+${out}`;
     return pad(out, width, left, zero);
   }) + (i < args.length ? `%!(EXTRA ${args.slice(i).map((a) => regoString(a)).join(', ')})` : '');
 }

@@ -6,7 +6,7 @@ const { loadPolicySync } = (opaWasm as unknown as { default: { loadPolicySync: t
 import { describeThrown } from '../common/errors.js';
 import { PolicyEvalError, PolicyLoadError } from './errors.js';
 import { withHostBridge } from './host-bridge.js';
-import { bindHostBuiltins, HOST_BUILTINS, type EvalContext } from './host-builtins.js';
+import { bindHostBuiltins, EXACT_INTEGER_BUILTINS, HOST_BUILTINS, type EvalContext } from './host-builtins.js';
 import { sdkBuiltinNames, yieldSdkBuiltins } from './sdk-builtins.js';
 import { introspectWasm, type WasmModuleInfo } from './wasm-introspect.js';
 
@@ -78,8 +78,10 @@ export class WasmPolicy {
     let policy!: WasmPolicy;
     try {
       const host = bindHostBuiltins(() => policy.ctx);
-      const loaded = withHostBridge(host, () =>
-        loadPolicySync(module, { initial: 5, maximum: opts.maxMemoryPages ?? 4096 }, host),
+      const loaded = withHostBridge(
+        host,
+        () => loadPolicySync(module, { initial: 5, maximum: opts.maxMemoryPages ?? 4096 }, host),
+        EXACT_INTEGER_BUILTINS,
       );
       policy = new WasmPolicy(loaded, info, { wasm, data: data as object, options: opts });
       loaded.setData(data as object);

@@ -1,29 +1,49 @@
 /**
- * time.* for Rego under wasm. Nanosecond values travel as JS numbers
- * (doubles), so values beyond 2^53 ns (after mid-April 1970 plus ~104 days)
- * keep about microsecond precision. Time zones come from Intl (IANA names,
- * "UTC", "" = UTC, "Local" = the process's zone).
+ * time.* for Rego under wasm. Nanosecond arguments arrive exact: the host
+ * bridge hands these builtins integers beyond 2^53 as BigInt (see
+ * EXACT_INTEGER_BUILTINS in host-builtins.ts). Time zones come from Intl
+ * (IANA names, "UTC", "" = UTC, "Local" = the process's zone).
  */
 
 import { formatCivil, NAMED_LAYOUTS, parseLayout } from './go-time.js';
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
-const INT64_LIMIT = 2 ** 63;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
-function splitArg(x: unknown): { ns: number; tz: string; layout?: string } {
-  const r = splitArgUnchecked(x);
-  // OPA: "timestamp too big" beyond int64 nanoseconds.
-  if (!Number.isFinite(r.ns) || Math.abs(r.ns) > INT64_LIMIT) throw new RangeError('timestamp too big');
-  return r;
+interface TimeArg {
+  /** Milliseconds-accurate nanoseconds, for calendar arithmetic. */
+  ns: number;
+  /** The exact nanoseconds within the second (0 … 999,999,999). */
+  nanos: number;
+  tz: string;
+  layout?: string;
 }
 
-function splitArgUnchecked(x: unknown): { ns: number; tz: string; layout?: string } {
-  if (typeof x === 'number') return { ns: x, tz: 'UTC' };
-  if (Array.isArray(x) && typeof x[0] === 'number' && (x[1] === undefined || typeof x[1] === 'string')) {
-    return { ns: x[0], tz: (x[1] as string | undefined) || 'UTC', layout: typeof x[2] === 'string' ? x[2] : undefined };
-  }
-  throw new TypeError('operand must be a number or [number, timezone]');
+function toBig(v: number | bigint): bigint {
+  if (typeof v === 'bigint') return v;
+  if (!Number.isFinite(v) || !Number.isInteger(v)) throw new TypeError('timestamp must be an integer');
+  return BigInt(v);
+}
+
+function splitArg(x: unknown): TimeArg {
+  let raw: unknown;
+  let tz = 'UTC';
+  let layout: string | undefined;
+  if (typeof x === 'number' || typeof x === 'bigint') raw = x;
+  else if (Array.isArray(x) && (typeof x[0] === 'number' || typeof x[0] === 'bigint') && (x[1] === undefined || typeof x[1] === 'string')) {
+    raw = x[0];
+    tz = (x[1] as string | undefined) || 'UTC';
+    layout = typeof x[2] === 'string' ? x[2] : undefined;
+  } else throw new TypeError('operand must be a number or [number, timezone]');
+  if (typeof raw === 'number' && !Number.isFinite(raw)) throw new RangeError('timestamp too big');
+  const big = toBig(raw as number | bigint);
+  // OPA: "timestamp too big" beyond int64 nanoseconds.
+  if (big < INT64_MIN || big > INT64_MAX) throw new RangeError('timestamp too big');
+  const nanos = Number(((big % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n);
+  const ms = (big - BigInt(nanos)) / 1_000_000n + BigInt(Math.floor(nanos / 1e6));
+  return { ns: Number(ms) * 1e6, nanos, tz, layout };
 }
 
 interface Parts {
@@ -78,14 +98,16 @@ export function timeWeekday(x: unknown): string {
 }
 
 /** Go's AddDate: out-of-range months and days normalise (October 32 = November 1). */
-export function timeAddDate(ns: unknown, years: unknown, months: unknown, days: unknown): number {
-  if (typeof ns !== 'number' || typeof years !== 'number' || typeof months !== 'number' || typeof days !== 'number') throw new TypeError('operands must be numbers');
-  const ms = Math.floor(ns / 1e6);
-  const sub = ns - ms * 1e6;
-  const d = new Date(ms);
-  const out = Date.UTC(d.getUTCFullYear() + years, d.getUTCMonth() + months, d.getUTCDate() + days, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
-  const r = out * 1e6 + sub;
-  if (!Number.isFinite(r) || Math.abs(r) > 9.223372036854776e18) throw new RangeError('time outside int64 range');
+export function timeAddDate(ns: unknown, years: unknown, months: unknown, days: unknown): bigint {
+  if ((typeof ns !== 'number' && typeof ns !== 'bigint') || typeof years !== 'number' || typeof months !== 'number' || typeof days !== 'number') {
+    throw new TypeError('operands must be numbers');
+  }
+  const t = splitArg(ns);
+  const d = new Date(t.ns / 1e6);
+  const out = Date.UTC(d.getUTCFullYear() + years, d.getUTCMonth() + months, d.getUTCDate() + days, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds());
+  if (!Number.isFinite(out)) throw new RangeError('time outside int64 range');
+  const r = BigInt(out) * 1_000_000n + BigInt(t.nanos);
+  if (r < INT64_MIN || r > INT64_MAX) throw new RangeError('time outside int64 range');
   return r;
 }
 
@@ -116,9 +138,8 @@ export function parseDurationNs(v: unknown): number {
 
 /** time.format(x): RFC 3339 with nanoseconds by default, or a Go layout (named or written out), in the given zone. */
 export function timeFormat(x: unknown): string {
-  const { ns, tz, layout } = splitArg(x);
+  const { ns, nanos, tz, layout } = splitArg(x);
   const p = partsIn(ns, tz);
-  const nanos = Math.round(((ns % 1e9) + 1e9) % 1e9) % 1e9;
   const yday = Math.round((Date.UTC(p.year, p.month - 1, p.day) - Date.UTC(p.year, 0, 1)) / 86400000) + 1;
   const goLayout = layout === undefined ? NAMED_LAYOUTS.RFC3339Nano : (NAMED_LAYOUTS[layout] ?? layout);
   return formatCivil(
