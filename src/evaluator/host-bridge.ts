@@ -250,9 +250,14 @@ export function withHostBridge<T>(
     return instance;
   }
   (WebAssembly as { Instance: unknown }).Instance = Bridged;
+  let result: T;
   try {
-    return instantiate();
+    result = instantiate();
   } finally {
     (WebAssembly as { Instance: unknown }).Instance = Real;
   }
+  // Fail closed if the SDK ever instantiates some other way: host builtins would then
+  // silently lose their set and big-integer handling.
+  if (!captured) throw new Error('host bridge: the SDK did not instantiate the module through WebAssembly.Instance');
+  return result;
 }
