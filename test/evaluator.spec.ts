@@ -247,6 +247,37 @@ describe('reference policy compiled to wasm and evaluated in-process', () => {
     expect(policy.evaluate('x509/result', input, { nowNs: Date.parse('2028-01-01T00:00:00Z') * 1e6 })).toMatchObject({ verified: [] });
   });
 
+  it('runs host regexes in linear time and rejects what RE2 rejects', async () => {
+    await ws.write(
+      'policies/re/re.rego',
+      [
+        'package re',
+        '',
+        '# METADATA',
+        '# entrypoint: true',
+        'result := {',
+        // A catastrophic pattern for a backtracking engine; the input is attacker-sized.
+        '  "find": regex.find_n(`^(a+)+$`, input.s, -1),',
+        '  "schema": json.match_schema({"v": input.s}, {"properties": {"v": {"type": "string", "pattern": "^(a+)+$"}}})[0],',
+        '  "template": regex.template_match("id:{(a+)+}", concat("", ["id:", input.s]), "{", "}"),',
+        '  "replace": regex.replace("a-b-c", `(?P<x>-)`, "+"),',
+        '  "backref": [x | x := regex.replace("aa", `(a)\\1`, "x")],',
+        '  "lookahead": [x | x := regex.find_n(`a(?=b)`, "ab", -1)],',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { policy } = await buildAndLoad(ws, false);
+    expect(policy.evaluate('re/result', { s: `${'a'.repeat(5000)}!` }, CTX)).toEqual({
+      find: [],
+      schema: false,
+      template: false,
+      replace: 'a+b+c',
+      backref: [],
+      lookahead: [],
+    });
+  });
+
   it('parses and validates GraphQL with the host graphql builtins', async () => {
     await ws.write(
       'policies/gql/gql.rego',

@@ -1,26 +1,59 @@
 /**
- * regex.* gaps under wasm, on JavaScript's engine with RE2 syntax translated
+ * regex.* gaps under wasm, on JavaScript's engines with RE2 syntax translated
  * where the two differ: `(?P<name>` named groups, leading inline flags
- * `(?i)`, `(?s)`, `(?m)`, `\z` and `\A`. Differences that remain: JS allows
- * backreferences and lookaround that RE2 rejects (such patterns compile here
- * but not in OPA), and JS's `\s`/`\w`/`\b` follow Unicode slightly differently.
+ * `(?i)`, `(?s)`, `(?m)`, `\z` and `\A`.
+ *
+ * RE2 runs in linear time, and a decision point must not be stalled by one
+ * input against one pattern (catastrophic backtracking). So a pattern runs on
+ * V8's linear-time engine (the `l` flag) whenever that engine can run it, and
+ * backreferences and lookaround, which RE2 rejects, are rejected here too
+ * (the builtin fails, so the expression is undefined, as in OPA). What still
+ * runs on the backtracking engine: case-insensitive patterns (`(?i)`; V8's
+ * linear engine has no case folding) and patterns that need Unicode mode
+ * (`\p{…}`). Differences that remain: on the linear engine `.` and classes see
+ * UTF-16 code units, so a character beyond the BMP counts as two; JS's
+ * `\s`/`\w`/`\b` follow Unicode slightly differently.
  */
+import v8 from 'node:v8';
+
+// Allows the `l` (linear-time) flag; read when a RegExp is constructed.
+v8.setFlagsFromString('--enable-experimental-regexp-engine');
 
 const cache = new Map<string, RegExp>();
+
+const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?[=!]|\(\?<[=!]/;
+
+/** Compiles translated source: linear-time when possible, else (case folding, Unicode classes) backtracking. */
+export function compileRegExp(src: string, flags: string): RegExp {
+  if (BACKTRACKING_ONLY.test(src)) throw new SyntaxError('backreferences and lookaround are not supported (RE2 syntax)');
+  if (!flags.includes('i')) {
+    try {
+      return new RegExp(src, `l${flags}`);
+    } catch {
+      // not runnable in linear time or not valid without Unicode mode: try Unicode mode
+    }
+  }
+  return new RegExp(src, `u${flags}`);
+}
 
 export function toJsRegExp(pattern: string, extraFlags = ''): RegExp {
   const key = `${extraFlags}\0${pattern}`;
   const hit = cache.get(key);
   if (hit) return hit;
   let src = pattern;
-  let flags = 'u' + extraFlags;
+  let flags = extraFlags;
   const lead = /^\(\?([ims]+)\)/.exec(src);
   if (lead) {
     src = src.slice(lead[0].length);
     for (const f of lead[1]) if (!flags.includes(f)) flags += f;
   }
-  src = src.replace(/\(\?P</g, '(?<').replace(/\\z/g, '$(?![\\s\\S])').replace(/\\A/g, '^(?<![\\s\\S])');
-  const re = new RegExp(src, flags);
+  src = src.replace(/\(\?P</g, '(?<');
+  if (/\\[Az]/.test(src)) {
+    // Without multi-line mode, ^ and $ already mean start and end of the text.
+    if (flags.includes('m')) throw new SyntaxError('\\A and \\z in multi-line mode are not supported');
+    src = src.replace(/\\z/g, '$').replace(/\\A/g, '^');
+  }
+  const re = compileRegExp(src, flags);
   if (cache.size > 1000) cache.clear();
   cache.set(key, re);
   return re;
@@ -177,5 +210,5 @@ export function regexTemplateMatch(template: unknown, value: unknown, start: unk
     pattern += escapeRegExp(template.slice(i, s)) + `(?:${toJsRegExp(template.slice(s + start.length, e)).source})`;
     i = e + end.length;
   }
-  return new RegExp(`${pattern}$`, 'u').test(value);
+  return compileRegExp(`${pattern}$`, '').test(value);
 }
