@@ -237,7 +237,13 @@ export function withHostBridge<T>(
         const name = exports ? nameOf(exports, id) : undefined;
         if (exports === undefined || name === undefined || !Object.hasOwn(host, name)) return original(id, ctx, ...addrs);
         const exact = exactIntegers.has(name);
-        const args = addrs.map((a) => parseRegoText(readCString(memory, exports.opa_value_dump(a)), exact));
+        let args: unknown[];
+        try {
+          args = addrs.map((a) => parseRegoText(readCString(memory, exports.opa_value_dump(a)), exact));
+        } catch {
+          // An argument this side cannot read: the builtin fails, so the expression is undefined.
+          return 0;
+        }
         const result = host[name](...args);
         if (result === undefined) return 0;
         if (result instanceof ArrayBuffer) return loadText(exports, memory, new Uint8Array(result), 'json');
