@@ -7,12 +7,13 @@
  * input against one pattern (catastrophic backtracking). So a pattern runs on
  * V8's linear-time engine (the `l` flag) whenever that engine can run it, and
  * backreferences and lookaround, which RE2 rejects, are rejected here too
- * (the builtin fails, so the expression is undefined, as in OPA). What still
- * runs on the backtracking engine: case-insensitive patterns (`(?i)`; V8's
- * linear engine has no case folding) and patterns that need Unicode mode
- * (`\p{…}`). Differences that remain: on the linear engine `.` and classes see
- * UTF-16 code units, so a character beyond the BMP counts as two; JS's
- * `\s`/`\w`/`\b` follow Unicode slightly differently.
+ * (the builtin fails, so the expression is undefined, as in OPA). The linear
+ * engine has no case folding, so case-insensitive ASCII patterns are rewritten
+ * first (foldCase). What still runs on the backtracking engine: patterns that
+ * need Unicode mode (`\p{…}`, non-ASCII letters under `(?i)`). Differences
+ * that remain: on the linear engine `.` and classes see UTF-16 code units, so
+ * a character beyond the BMP counts as two; JS's `\s`/`\w`/`\b` follow
+ * Unicode slightly differently.
  */
 import v8 from 'node:v8';
 
@@ -23,12 +24,105 @@ const cache = new Map<string, RegExp>();
 
 const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?[=!]|\(\?<[=!]/;
 
-/** Compiles translated source: linear-time when possible, else (case folding, Unicode classes) backtracking. */
+/** The simple case-fold partners of each ASCII letter (K and s have one beyond ASCII each). */
+function foldsOf(cp: number): number[] {
+  const c = String.fromCharCode(cp);
+  if (!/[A-Za-z]/.test(c)) return [];
+  const out = [(c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()).charCodeAt(0)];
+  if (c === 'k' || c === 'K') out.push(0x212a); // KELVIN SIGN
+  if (c === 's' || c === 'S') out.push(0x17f); // LATIN SMALL LETTER LONG S
+  return out;
+}
+
+const hex4 = (cp: number) => `\\u${cp.toString(16).padStart(4, '0')}`;
+
+/**
+ * Rewrites a case-insensitive pattern of ASCII characters into an equivalent
+ * case-sensitive one (letters become classes of their case-fold partners), so
+ * it can run on the linear engine, which has no case folding. Returns
+ * undefined for anything it does not handle; the caller then uses the
+ * backtracking engine.
+ */
+export function foldCase(src: string): string | undefined {
+  if ([...src].some((ch) => ch.charCodeAt(0) > 0x7f) || /\\[pPuxck]/.test(src)) return undefined;
+  let out = '';
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i];
+    if (c === '\\') {
+      out += src.slice(i, i + 2);
+      i += 2;
+    } else if (c === '(' && src.startsWith('(?<', i)) {
+      const end = src.indexOf('>', i);
+      if (end < 0) return undefined;
+      out += src.slice(i, end + 1);
+      i = end + 1;
+    } else if (c === '[') {
+      // A class: keep its items, add the partners of every letter it covers.
+      let j = i + 1;
+      let head = '[';
+      if (src[j] === '^') {
+        head += '^';
+        j++;
+      }
+      if (src[j] === ']') return undefined; // "[]…" / "[^]…": leave to the backtracking engine
+      const items: string[] = [];
+      const ranges: Array<[number, number]> = [];
+      while (j < src.length && src[j] !== ']') {
+        let lo: number;
+        if (src[j] === '\\') {
+          const e = src[j + 1];
+          if (e === undefined) return undefined;
+          if (/[dDwWsSbB]/.test(e)) {
+            items.push(src.slice(j, j + 2));
+            j += 2;
+            continue;
+          }
+          lo = e === 'n' ? 10 : e === 't' ? 9 : e === 'r' ? 13 : e === 'f' ? 12 : e === 'v' ? 11 : e.charCodeAt(0);
+          j += 2;
+        } else {
+          lo = src.charCodeAt(j);
+          j++;
+        }
+        let hi = lo;
+        if (src[j] === '-' && src[j + 1] !== undefined && src[j + 1] !== ']') {
+          if (src[j + 1] === '\\') {
+            const e = src[j + 2];
+            if (e === undefined || /[dDwWsSbBnrtfv]/.test(e)) return undefined;
+            hi = e.charCodeAt(0);
+            j += 3;
+          } else {
+            hi = src.charCodeAt(j + 1);
+            j += 2;
+          }
+        }
+        if (hi < lo) return undefined;
+        ranges.push([lo, hi]);
+        items.push(lo === hi ? hex4(lo) : `${hex4(lo)}-${hex4(hi)}`);
+      }
+      if (j >= src.length) return undefined;
+      const extra: string[] = [];
+      for (const [lo, hi] of ranges) {
+        for (let cp = Math.max(lo, 0x41); cp <= Math.min(hi, 0x7a); cp++) for (const f of foldsOf(cp)) extra.push(hex4(f));
+      }
+      out += `${head}${items.join('')}${extra.join('')}]`;
+      i = j + 1;
+    } else {
+      const folds = foldsOf(src.charCodeAt(i));
+      out += folds.length > 0 ? `[${c}${folds.map(hex4).join('')}]` : c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Compiles translated source: linear-time when possible, else (Unicode classes and the like) backtracking. */
 export function compileRegExp(src: string, flags: string): RegExp {
   if (BACKTRACKING_ONLY.test(src)) throw new SyntaxError('backreferences and lookaround are not supported (RE2 syntax)');
-  if (!flags.includes('i')) {
+  const folded = flags.includes('i') ? foldCase(src) : src;
+  if (folded !== undefined) {
     try {
-      return new RegExp(src, `l${flags}`);
+      return new RegExp(folded, `l${flags.replace('i', '')}`);
     } catch {
       // not runnable in linear time or not valid without Unicode mode: try Unicode mode
     }
