@@ -209,6 +209,9 @@ function list(o: Json, key: string, xs: unknown[] | undefined): void {
 
 const MAX_DEPTH = 500;
 
+/** The keywords that open a type definition (or, after `extend`, a type extension). */
+const TYPE_KEYWORDS = new Set(['scalar', 'type', 'interface', 'union', 'enum', 'input']);
+
 class Parser {
   private tok: Token;
   private prevTok: Token | undefined;
@@ -490,15 +493,11 @@ class Parser {
     while (this.tok.kind !== 'EOF') {
       const desc = this.description();
       if (this.tok.kind !== 'Name') this.unexpected();
+      if (TYPE_KEYWORDS.has(this.tok.value)) {
+        doc.Definitions.push(this.typeDefinition(desc.text, false));
+        continue;
+      }
       switch (this.tok.value) {
-        case 'scalar':
-        case 'type':
-        case 'interface':
-        case 'union':
-        case 'enum':
-        case 'input':
-          doc.Definitions.push(this.typeDefinition(desc.text, false));
-          break;
         case 'schema':
           doc.Schema.push(this.schemaDefinition(desc.text, false));
           break;
@@ -521,6 +520,10 @@ class Parser {
   private extension(doc: Record<string, Json[]>): void {
     this.expectKeyword('extend');
     if (this.tok.kind !== 'Name') this.unexpected();
+    if (TYPE_KEYWORDS.has(this.tok.value)) {
+      doc.Extensions.push(this.typeDefinition('', true));
+      return;
+    }
     switch (this.tok.value) {
       case 'schema':
         doc.SchemaExtension.push(this.schemaDefinition('', true));
@@ -536,14 +539,6 @@ class Parser {
         doc.DirectiveExtensions.push(d);
         return;
       }
-      case 'scalar':
-      case 'type':
-      case 'interface':
-      case 'union':
-      case 'enum':
-      case 'input':
-        doc.Extensions.push(this.typeDefinition('', true));
-        return;
       default:
         this.unexpected();
     }
