@@ -9,6 +9,7 @@ import { ToolgateConfig } from './config/config.schema.js';
 import { installFastDecisionRoutes } from './decision/decision.routes.js';
 import { DecisionService } from './decision/decision.service.js';
 import { CallerAuthGuard } from './token/caller-auth.guard.js';
+import { TOOLGATE_VERSION } from './version.js';
 
 /** Options for creating the HTTP application. */
 export interface CreateAppOptions {
@@ -44,7 +45,7 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
     new DocumentBuilder()
       .setTitle('toolgate')
       .setDescription('Runtime authorization decisions for MCP tool calls. See README for codes and the policy contract.')
-      .setVersion('0.1.0')
+      .setVersion(TOOLGATE_VERSION)
       .build(),
   );
   fastify.get('/openapi.json', (_req, reply) => {

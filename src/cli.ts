@@ -1,114 +1,190 @@
 #!/usr/bin/env node
 /**
- * toolgate command line: build policy bundles and capabilities as CI would.
- *   node dist/cli.js build [--policies policies] [--tests rego-tests] [--out build] [--no-tests]
- *   node dist/cli.js bundle [--signing-key key.pem --signing-alg RS256 --key-id ci --scope toolgate] [--output file]
- *   node dist/cli.js capabilities [--out build/capabilities]
- *   node dist/cli.js demo-keys [--out .toolgate/demo]
- *   node dist/cli.js demo-token --sub alice --roles support_agent --scope "refunds:write" [--ttl 3600]
- *   node dist/cli.js demo-login --account alice --scope "refunds:write" [--aud <resource>] [--issuer http://127.0.0.1:9000]
+ * The `toolgate` command line (package.json `bin`). `toolgate --help` lists the
+ * commands, `toolgate <command> --help` their options. Exit codes are the same
+ * for every command and documented in the README:
+ *   0 success · 1 the policy was refused (check, test, parity, build or signing failed)
+ *   2 usage error (unknown command or option, bad option value) · 3 unexpected error.
  */
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
 import { PolicyBuildError } from './policy-compiler/errors.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
 import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
+import { TOOLGATE_VERSION } from './version.js';
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      policies: { type: 'string', default: 'policies' },
-      tests: { type: 'string', default: 'rego-tests' },
-      out: { type: 'string', default: 'build' },
-      'no-tests': { type: 'boolean', default: false },
-      revision: { type: 'string' },
-      'signing-key': { type: 'string' },
-      'signing-alg': { type: 'string', default: 'RS256' },
-      'key-id': { type: 'string', default: 'default' },
-      scope: { type: 'string', default: '' },
-      output: { type: 'string' },
-      sub: { type: 'string', default: 'alice' },
-      roles: { type: 'string', default: '' },
-      projects: { type: 'string', default: '' },
-      aud: { type: 'string', default: 'http://127.0.0.1:3000/mcp' },
-      ttl: { type: 'string', default: '3600' },
-      account: { type: 'string', default: 'alice' },
-      issuer: { type: 'string', default: 'http://127.0.0.1:9000' },
-    },
-  });
-  switch (command) {
-    case 'build':
-    case 'bundle': {
-      const built = await buildPolicyBundle({
-        policyDir: values.policies,
-        testDir: values.tests,
-        outDir: values.out,
-        runTests: !values['no-tests'],
-        revision: values.revision,
-        signing: values['signing-key']
-          ? { keyPath: values['signing-key'], alg: values['signing-alg'], keyId: values['key-id'], scope: values.scope || undefined }
-          : undefined,
-      });
-      let where = built.bundlePath;
-      if (values.output) {
-        await copyFile(built.bundlePath, values.output);
-        where = values.output;
-      }
-      const signed = values['signing-key'] ? `, signed with key "${values['key-id']}"` : '';
-      console.log(`built ${path.relative(process.cwd(), where)} revision ${built.revision}${signed}`);
-      return 0;
-    }
-    case 'capabilities': {
-      const file = await ensureCapabilitiesFile(path.join(values.out, 'capabilities'));
-      console.log(file);
-      return 0;
-    }
-    case 'demo-keys': {
-      const dir = values.out === 'build' ? '.toolgate/demo' : values.out;
-      console.log(await ensureDemoKeys(dir));
-      return 0;
-    }
-    case 'demo-token': {
-      const list = (s: string) => s.split(/[ ,]+/).filter(Boolean);
-      const token = await mintDemoToken('.toolgate/demo', {
-        sub: values.sub,
-        roles: list(values.roles),
-        scope: list(values.scope).join(' '),
-        projects: list(values.projects),
-        aud: values.aud,
-        ttlSeconds: Number(values.ttl),
-      });
-      console.log(token);
-      return 0;
-    }
-    case 'demo-login': {
-      // Against `make demo`'s authorization server: register a client, run the code flow with PKCE.
-      const { DemoAuthorizationServer } = await import('./demo/authorization-server.js');
-      const as = DemoAuthorizationServer.at(values.issuer);
-      const client = await as.register();
-      const scope = ['openid', ...values.scope.split(/[ ,]+/).filter(Boolean)].join(' ');
-      console.log(await as.token({ ...client, account: values.account, scope, resource: values.aud }));
-      return 0;
-    }
-    default:
-      console.error('usage: cli.js build|capabilities|demo-keys|demo-token|demo-login [options]; see README');
-      return 2;
+/** Exit codes of every command. */
+export const EXIT = { ok: 0, refused: 1, usage: 2, error: 3 } as const;
+
+const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+function list(s: string): string[] {
+  return s.split(/[ ,]+/).filter(Boolean);
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function url(v: string): string {
+  try {
+    return new URL(v).toString().replace(/\/$/, v.endsWith('/') ? '/' : '');
+  } catch {
+    throw new InvalidArgumentError('not a URL');
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
+interface BuildOptions {
+  policies: string;
+  /** commander's `--no-tests` turns this into false. */
+  tests: string | false;
+  out: string;
+  revision?: string;
+  signingKey?: string;
+  signingAlg: string;
+  keyId: string;
+  scope?: string;
+  output?: string;
+}
+
+async function build(o: BuildOptions): Promise<void> {
+  const built = await buildPolicyBundle({
+    policyDir: o.policies,
+    testDir: typeof o.tests === 'string' ? o.tests : 'rego-tests',
+    outDir: o.out,
+    runTests: o.tests !== false,
+    revision: o.revision,
+    signing: o.signingKey ? { keyPath: o.signingKey, alg: o.signingAlg, keyId: o.keyId, scope: o.scope || undefined } : undefined,
+  });
+  let where = built.bundlePath;
+  if (o.output) {
+    await copyFile(built.bundlePath, o.output);
+    where = o.output;
+  }
+  const signed = o.signingKey ? `, signed with key "${o.keyId}"` : '';
+  console.log(`built ${path.relative(process.cwd(), where)} revision ${built.revision}${signed}`);
+}
+
+function buildCommand(name: 'build' | 'bundle', summary: string): Command {
+  return new Command(name)
+    .summary(summary)
+    .description(
+      `${summary}. Runs opa check --strict with toolgate's capabilities, the Rego tests (the gate) ` +
+        'and opa build -t wasm; any failure prints each problem with file:line and exits 1.',
+    )
+    .option('--policies <dir>', 'policy directory', 'policies')
+    .option('--tests <dir>', 'Rego test directory', 'rego-tests')
+    .option('--no-tests', 'skip the test gate (not for production bundles)')
+    .option('--out <dir>', 'output directory (bundle.tar.gz goes here)', 'build')
+    .option('--output <file>', 'also copy the bundle to this file')
+    .option('--revision <label>', 'manifest revision label (default: git-<commit> or sha256-<content hash>)')
+    .option('--signing-key <pem>', 'sign the bundle with this private key (opa build --signing-key)')
+    .addOption(new Option('--signing-alg <alg>', 'signature algorithm').choices(SIGNING_ALGS).default('RS256'))
+    .option('--key-id <id>', 'key id written into the signed claims', 'default')
+    .option('--scope <scope>', 'scope written into the signed claims');
+}
+
+/** The command tree. */
+function program(): Command {
+  const p = new Command('toolgate')
+    .description('Runtime authorization boundary for MCP servers: build and sign policy bundles, mint demo tokens.')
+    .version(TOOLGATE_VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nExit codes: 0 ok, 1 policy refused, 2 usage error, 3 unexpected error.\nThe service itself: node dist/main.js --config <file>.');
+
+  p.addCommand(
+    buildCommand('build', 'Check, test and compile a policy directory to <out>/bundle.tar.gz').action((o: BuildOptions) =>
+      build(o),
+    ),
+  );
+  p.addCommand(
+    buildCommand('bundle', 'Build a bundle as CI would, optionally signed').action((o: BuildOptions) => build(o)),
+  );
+  p.addCommand(
+    new Command('capabilities')
+      .summary("Write the capabilities file of toolgate's WASM runtime and print its path")
+      .option('--out <dir>', 'output directory (the file goes under <out>/capabilities)', 'build')
+      .action(async (o: { out: string }) => {
+        console.log(await ensureCapabilitiesFile(path.join(o.out, 'capabilities')));
+      }),
+  );
+  p.addCommand(
+    new Command('demo-keys')
+      .summary("Create the demo issuer's key pair (once) and print its directory")
+      .option('--out <dir>', 'key directory', '.toolgate/demo')
+      .action(async (o: { out: string }) => {
+        console.log(await ensureDemoKeys(o.out));
+      }),
+  );
+  p.addCommand(
+    new Command('demo-token')
+      .summary('Mint a token from the demo issuer (make run) and print it')
+      .option('--sub <sub>', 'subject', 'alice')
+      .option('--roles <list>', 'roles claim, comma or space separated', '')
+      .option('--scope <list>', 'scopes, comma or space separated', '')
+      .option('--projects <list>', 'projects claim, comma or space separated', '')
+      .option('--aud <uri>', 'audience (a protected resource, or the admin audience)', url, 'http://127.0.0.1:3000/mcp')
+      .option('--ttl <seconds>', 'lifetime in seconds', positiveInt('--ttl'), 3600)
+      .option('--keys <dir>', 'demo key directory', '.toolgate/demo')
+      .action(async (o: { sub: string; roles: string; scope: string; projects: string; aud: string; ttl: number; keys: string }) => {
+        const token = await mintDemoToken(o.keys, {
+          sub: o.sub,
+          roles: list(o.roles),
+          scope: list(o.scope).join(' '),
+          projects: list(o.projects),
+          aud: o.aud,
+          ttlSeconds: o.ttl,
+        });
+        console.log(token);
+      }),
+  );
+  p.addCommand(
+    new Command('demo-login')
+      .summary("Run the authorization code flow with PKCE against make demo's authorization server; print the access token")
+      .option('--account <name>', 'demo account (alice, fred, erin, rita)', 'alice')
+      .option('--scope <list>', 'scopes to request, comma or space separated', '')
+      .option('--aud <uri>', 'resource indicator (RFC 8707)', url, 'http://127.0.0.1:3000/mcp')
+      .option('--issuer <url>', 'authorization server', url, 'http://127.0.0.1:9000')
+      .action(async (o: { account: string; scope: string; aud: string; issuer: string }) => {
+        const { DemoAuthorizationServer } = await import('./demo/authorization-server.js');
+        const as = DemoAuthorizationServer.at(o.issuer.replace(/\/$/, ''));
+        const client = await as.register();
+        const scope = ['openid', ...list(o.scope)].join(' ');
+        console.log(await as.token({ ...client, account: o.account, scope, resource: o.aud }));
+      }),
+  );
+  for (const c of [p, ...p.commands]) c.exitOverride().configureOutput({ outputError: (s, write) => write(s) });
+  return p;
+}
+
+/** Runs the command line; resolves to the exit code (never throws). */
+async function run(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit through here with code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof InvalidArgumentError) {
+      console.error(`error: ${err.message}`);
+      return EXIT.usage;
+    }
     if (err instanceof PolicyBuildError) {
       console.error(`${err.step} failed (${err.code}): ${err.message}`);
-      for (const p of err.problems) console.error(`  ${p.file ? `${p.file}:${p.line}: ` : ''}${p.message}`);
-    } else {
-      console.error(err);
+      for (const pr of err.problems) console.error(`  ${pr.file ? `${pr.file}:${pr.line}: ` : ''}${pr.message}`);
+      return EXIT.refused;
     }
-    process.exit(1);
-  },
-);
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    return EXIT.error;
+  }
+}
+
+void run(process.argv.slice(2)).then((code) => process.exit(code));

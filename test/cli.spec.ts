@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { decodeJwt } from 'jose';
+import { policyWorkspace, ROOT, type PolicyWorkspace } from './support/policy-fixtures.js';
+
+const CLI = path.join(ROOT, 'dist/cli.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function toolgate(...args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+// The CLI is run as users run it: the compiled bin (make test builds before jest).
+beforeAll(() => {
+  const built = statSync(CLI).mtimeMs;
+  const source = statSync(path.join(ROOT, 'src/cli.ts')).mtimeMs;
+  if (built < source) throw new Error('dist/cli.js is older than src/cli.ts: run `npm run build` first');
+});
+
+describe('toolgate command line', () => {
+  it('prints help for the program and for each command, exit 0', async () => {
+    const top = await toolgate('--help');
+    expect(top.code).toBe(0);
+    for (const c of ['build', 'bundle', 'capabilities', 'demo-keys', 'demo-token', 'demo-login']) expect(top.stdout).toContain(c);
+    expect(top.stdout).toContain('Exit codes');
+    const bundle = await toolgate('bundle', '--help');
+    expect(bundle.code).toBe(0);
+    expect(bundle.stdout).toContain('--signing-key <pem>');
+    expect(bundle.stdout).not.toContain('--account');
+  });
+
+  it('refuses unknown commands, options of other commands and bad values with exit 2 and no stack trace', async () => {
+    for (const args of [['bogus'], ['build', '--account', 'x'], ['demo-token', '--ttl', 'soon'], ['bundle', '--signing-alg', 'none'], ['demo-token', '--aud', 'not a url']]) {
+      const r = await toolgate(...args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(/^error: /m);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('mints a demo token with the options given', async () => {
+    const r = await toolgate('demo-token', '--sub', 'carol', '--roles', 'a,b', '--scope', 'x:read x:write', '--ttl', '120', '--keys', '.toolgate/demo');
+    expect(r.code).toBe(0);
+    const claims = decodeJwt(r.stdout.trim());
+    expect(claims).toMatchObject({ sub: 'carol', roles: ['a', 'b'], scope: 'x:read x:write' });
+    expect((claims.exp as number) - (claims.iat as number)).toBe(120);
+  });
+
+  describe('build', () => {
+    let ws: PolicyWorkspace;
+    beforeAll(async () => {
+      ws = await policyWorkspace();
+    });
+    afterAll(() => ws.cleanup());
+
+    it('exits 1 naming file:line when the policy is refused', async () => {
+      await ws.write('policies/broken.rego', 'package broken\n\nx if {\n  input.a ==\n}\n');
+      const r = await toolgate('build', '--policies', ws.policies, '--tests', ws.tests, '--out', ws.out);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^check failed/m);
+      expect(r.stderr).toMatch(/broken\.rego:\d+/);
+      await ws.remove('policies/broken.rego');
+    });
+
+    it('builds the bundle and reports its revision', async () => {
+      const r = await toolgate('build', '--policies', ws.policies, '--tests', ws.tests, '--out', ws.out, '--revision', 'cli-test');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^built .*bundle\.tar\.gz revision cli-test/);
+    });
+  });
+});
