@@ -97,12 +97,16 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
       ['exp as a string', 'token_malformed', () => idp.sign({ ...support, exp: 'tomorrow' as unknown as number })],
       ['unknown kid', 'token_invalid_signature', async () => idp.sign(support, { key: await makeKey('RS256', 'ghost') })],
       ['known kid, signed by another key', 'token_invalid_signature', async () => idp.sign(support, { key: { ...(await makeKey('RS256', 'x')), kid: 'rs-1' } })],
-      ['embedded jwk header', 'token_invalid_signature', async () => {
+      // Key material in the header is refused outright. These tokens are signed with the
+      // *trusted* key under its real kid, so only that refusal stops them.
+      ['embedded jwk header, signed with the trusted key', 'token_invalid_signature', () => idp.sign(support, { key: rs, header: { jwk: rs.publicJwk } })],
+      ['embedded jwk header of an attacker key, no kid', 'token_invalid_signature', async () => {
         const k = await makeKey('RS256', 'attacker');
         return idp.sign(support, { key: k, header: { jwk: k.publicJwk, kid: undefined } });
       }],
-      ['jku header pointing elsewhere', 'token_invalid_signature', async () => idp.sign(support, { key: await makeKey('RS256', 'rs-1'), header: { jku: 'http://127.0.0.1:1/evil-jwks' } })],
-      ['x5u header', 'token_invalid_signature', () => idp.sign(support, { header: { x5u: 'http://127.0.0.1:1/cert.pem' } })],
+      ['jku header pointing at the issuer\'s own JWKS, signed with the trusted key', 'token_invalid_signature', () => idp.sign(support, { key: rs, header: { jku: idp.jwksUri } })],
+      ['x5u header, signed with the trusted key', 'token_invalid_signature', () => idp.sign(support, { key: rs, header: { x5u: `${idp.issuer}/cert.pem` } })],
+      ['x5c header, signed with the trusted key', 'token_invalid_signature', () => idp.sign(support, { key: rs, header: { x5c: ['MIIB'] } })],
       ['payload tampered under the original signature', 'token_invalid_signature', async () => {
         const [h, , s] = (await idp.sign(support)).split('.');
         return `${h}.${b64({ ...support, iss: idp.issuer, roles: ['finance'], exp: Math.floor(Date.now() / 1000) + 300 })}.${s}`;
@@ -126,10 +130,6 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
       ['random garbage', 'token_malformed', async () => 'garbage'],
       ['empty token', 'token_missing', async () => ''],
     ];
-
-    it('has at least 25 attacks', () => {
-      expect(cases.length).toBeGreaterThanOrEqual(25);
-    });
 
     it.each(cases)('%s → %s', async (_name, code, make) => {
       const token = await make();

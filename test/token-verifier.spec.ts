@@ -34,7 +34,7 @@ describe('TokenVerifier against a loopback JWKS', () => {
   });
 
   it('picks up a rotated key without restart and drops cached tokens when keys change', async () => {
-    const { a, idp, verifier, server } = await setup({ jwks_cooldown_s: 0 });
+    const { idp, verifier, server } = await setup({ jwks_cooldown_s: 0 });
     try {
       const oldToken = await idp.sign(claims);
       expect((await verifier.verify(oldToken, server)).cached).toBe(false);
@@ -47,7 +47,6 @@ describe('TokenVerifier against a loopback JWKS', () => {
       expect(v.scopes).toEqual(['x', 'y']);
       // a's key is gone: its cached verification must not survive the key change.
       await expect(verifier.verify(oldToken, server)).rejects.toMatchObject({ code: 'token_invalid_signature' });
-      expect(a.kid).toBe('a');
     } finally {
       await idp.stop();
     }
