@@ -14,7 +14,7 @@ import type { SinkStats } from './sinks.js';
 /**
  * The worker script. Compiled JS sits next to this file; when this file runs
  * as TypeScript (the jest suite), the compiled copy in dist/ is used, which
- * `make test` builds first.
+ * jest's global setup compiles before any suite runs.
  */
 function workerUrl(): URL {
   const here = fileURLToPath(import.meta.url);
