@@ -2,6 +2,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import type { FastifyRequest } from 'fastify';
 import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { authenticateBearer } from './bearer-auth.js';
+import { CLIENT_CLAIMS } from './revocation.service.js';
 import { TokenService } from './token.service.js';
 
 /** Who called toolgate, once authenticated; attached to the request. */
@@ -47,6 +48,7 @@ export class CallerAuthGuard implements CanActivate {
       what: "the caller's token",
       scope: this.config.callers.scope!,
     });
-    return { subject: String(v.claims.sub ?? ''), clientId: typeof v.claims.client_id === 'string' ? v.claims.client_id : undefined };
+    const client = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
+    return { subject: String(v.claims.sub ?? ''), clientId: client };
   }
 }
