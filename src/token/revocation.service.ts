@@ -159,20 +159,21 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     if (this.rules.length === 0) return undefined;
     const c = token.claims as Record<string, unknown>;
     const iat = typeof c.iat === 'number' ? c.iat : undefined;
-    const match = (kind: RevocationKind, v: unknown): Revocation | undefined => {
-      if (typeof v !== 'string') return undefined;
-      for (const r of this.index.get(`${kind}\0${v}`) ?? []) {
-        if (r.issuer && r.issuer !== token.issuer) continue;
-        if (r.issued_before !== undefined && iat !== undefined && iat >= r.issued_before) continue;
-        return r;
-      }
-      return undefined;
-    };
-    const hit = match('jti', c.jti) ?? match('sub', c.sub);
+    const hit = this.match('jti', c.jti, token.issuer, iat) ?? this.match('sub', c.sub, token.issuer, iat);
     if (hit) return hit;
     for (const claim of CLIENT_CLAIMS) {
-      const r = match('client_id', c[claim]);
+      const r = this.match('client_id', c[claim], token.issuer, iat);
       if (r) return r;
+    }
+    return undefined;
+  }
+
+  private match(kind: RevocationKind, value: unknown, issuer: string, iat: number | undefined): Revocation | undefined {
+    if (typeof value !== 'string') return undefined;
+    for (const r of this.index.get(`${kind}\0${value}`) ?? []) {
+      if (r.issuer && r.issuer !== issuer) continue;
+      if (r.issued_before !== undefined && iat !== undefined && iat >= r.issued_before) continue;
+      return r;
     }
     return undefined;
   }
@@ -247,6 +248,8 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     } catch (e) {
       // Gone or unreadable: keep enforcing what we have (an absent file must never un-revoke), and say so.
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      // No file yet and never one: a first start, not a lost file.
+      if (missing && !this.loadedAt && this.rules.length === 0) return;
       this.fail(
         missing ? 'missing' : 'unreadable',
         `${this.file} ${missing ? 'has disappeared' : `cannot be read (${describeThrown(e)})`}, keeping the ${this.rules.length} rules last loaded`,
