@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { DecisionLogConfig } from '../config/config.schema.js';
 import { WasmPolicy } from '../evaluator/wasm-policy.js';
 import type { DecisionEvent } from './decision-event.js';
-import { applyMask, type MaskRule } from './masking.js';
+import { applyMask, eraseInputAndResult, type MaskRule } from './masking.js';
 import { FileSink, HttpSink, StdoutSink, type DecisionSink } from './sinks.js';
 import { MASK_ENTRYPOINT, type FromWorker, type ToWorker } from './audit-protocol.js';
 
@@ -31,22 +31,28 @@ function send(m: FromWorker): void {
   port.postMessage(m);
 }
 
-function mask(event: DecisionEvent, policy: WasmPolicy | undefined): void {
-  if (!policy?.entrypoints.includes(MASK_ENTRYPOINT)) return;
-  let rules: MaskRule[];
+/**
+ * Masks one event with its revision's mask entrypoint. An undefined mask (no
+ * rule applies to this event) masks nothing, as in OPA; a mask that throws or
+ * answers anything but an array erases input and result.
+ */
+function mask(event: DecisionEvent, policy: WasmPolicy): void {
+  let out: unknown;
   try {
-    const out = policy.evaluate(MASK_ENTRYPOINT, { input: event.input, result: event.result }, { nowNs: Date.parse(event.timestamp) * 1e6 });
-    rules = Array.isArray(out) ? (out as MaskRule[]) : [];
+    out = policy.evaluate(MASK_ENTRYPOINT, { input: event.input, result: event.result }, { nowNs: Date.parse(event.timestamp) * 1e6 });
   } catch (e) {
-    // Fail closed for privacy: without a working mask, log neither input nor result.
     lastError = `mask evaluation failed for ${event.decision_id}: ${(e as Error).message ?? String(e)}`;
-    delete event.input;
-    delete event.result;
-    event.erased = ['/input', '/result'];
+    eraseInputAndResult(event);
     return;
   }
-  if (rules.length === 0) return;
-  const m = applyMask({ input: event.input, result: event.result }, rules);
+  if (out === undefined) return;
+  if (!Array.isArray(out)) {
+    lastError = `mask for ${event.decision_id} answered ${typeof out}, not an array of rules`;
+    eraseInputAndResult(event);
+    return;
+  }
+  if (out.length === 0) return;
+  const m = applyMask({ input: event.input, result: event.result }, out as MaskRule[]);
   event.input = m.input as Record<string, unknown> | undefined;
   event.result = m.result;
   if (m.erased.length) event.erased = m.erased;
@@ -55,17 +61,17 @@ function mask(event: DecisionEvent, policy: WasmPolicy | undefined): void {
 
 async function handleEvent(revision: string | null, line: string): Promise<void> {
   try {
-    const policy = revision ? await policies.get(revision) : undefined;
-    if (policy?.entrypoints.includes(MASK_ENTRYPOINT)) {
+    // Looked up before any await, so a revision evicted meanwhile still counts as known.
+    const pending = revision ? policies.get(revision) : undefined;
+    const policy = await pending;
+    if (revision && !policy) {
+      // A revision we were never given, or one that failed to load here, cannot be masked: keep nothing sensitive.
+      const event = JSON.parse(line) as DecisionEvent;
+      eraseInputAndResult(event);
+      line = JSON.stringify(event);
+    } else if (policy?.entrypoints.includes(MASK_ENTRYPOINT)) {
       const event = JSON.parse(line) as DecisionEvent;
       mask(event, policy);
-      line = JSON.stringify(event);
-    } else if (revision && !policies.has(revision)) {
-      // A revision we were never given cannot be masked: keep nothing sensitive.
-      const event = JSON.parse(line) as DecisionEvent;
-      delete event.input;
-      delete event.result;
-      event.erased = ['/input', '/result'];
       line = JSON.stringify(event);
     }
     for (const s of sinks) s.offer(line);
@@ -103,18 +109,24 @@ port.on('message', (m: ToWorker) => {
     case 'flush':
       chain = chain.then(async () => {
         await Promise.all(sinks.map((s) => s.flush()));
+        // Stats first, so whoever awaited the flush also sees its counters and errors.
+        sendStats();
         send({ t: 'flushed', id: m.id });
       });
       break;
     case 'close':
       chain = chain.then(async () => {
         await Promise.all(sinks.map((s) => s.close()));
-        send({ t: 'stats', processed, failures, last_error: lastError, sinks: sinks.map((s) => s.stats()) });
+        sendStats();
         send({ t: 'closed' });
       });
       break;
   }
 });
 
-const timer = setInterval(() => send({ t: 'stats', processed, failures, last_error: lastError, sinks: sinks.map((s) => s.stats()) }), 250);
+function sendStats(): void {
+  send({ t: 'stats', processed, failures, last_error: lastError, sinks: sinks.map((s) => s.stats()) });
+}
+
+const timer = setInterval(sendStats, 250);
 timer.unref();

@@ -61,3 +61,18 @@ export function applyMask(
   }
   return { input: out.input, result: out.result, erased, masked };
 }
+
+/** The pointers recorded when masking could not be applied and the whole input and result were dropped. */
+export const ERASED_ALL = ['/input', '/result'];
+
+/**
+ * Fail closed for privacy: when the mask cannot be applied (the revision could
+ * not be loaded, the mask failed to evaluate or answered something other than
+ * an array), the event keeps neither input nor result.
+ */
+export function eraseInputAndResult(event: { input?: unknown; result?: unknown; erased?: string[]; masked?: string[] }): void {
+  delete event.input;
+  delete event.result;
+  delete event.masked;
+  event.erased = [...ERASED_ALL];
+}

@@ -106,6 +106,12 @@ export class IssuerConfig {
   @IsInt() @Min(100) @Max(60_000) jwks_timeout_ms: number = 5000;
 }
 
+/**
+ * Server ids starting with this are toolgate's own audiences (callers, admin);
+ * the verified-token cache is keyed by server id, so a configured server may not share one.
+ */
+export const RESERVED_SERVER_ID_PREFIX = '__toolgate';
+
 export class ServerConfig {
   @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'id must be 1-64 characters of A-Z a-z 0-9 . _ -' })
   id!: string;

@@ -4,7 +4,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
-import { HMAC_ALGORITHMS, ToolgateConfig } from './config.schema.js';
+import { HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   const out: string[] = [];
@@ -16,6 +16,15 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
     out.push(...flatten(e.children ?? [], key));
   }
   return out;
+}
+
+/** `new URL(u).href` when `u` parses, so `https://A/x` and `https://a/x` count as the same audience. */
+function normalizeUrl(u: string): string {
+  try {
+    return new URL(u).href;
+  } catch {
+    return u;
+  }
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -43,6 +52,7 @@ function semanticErrors(c: ToolgateConfig): string[] {
   c.servers.forEach((s, i) => {
     const key = `servers[${i}]`;
     if (ids.has(s.id)) errs.push(`${key}.id: duplicate server id ${s.id}`);
+    if (s.id.startsWith(RESERVED_SERVER_ID_PREFIX)) errs.push(`${key}.id: ids starting with ${RESERVED_SERVER_ID_PREFIX} are reserved for toolgate's own audiences`);
     ids.add(s.id);
     const p = new URL(s.resource).pathname;
     if (paths.has(p)) errs.push(`${key}.resource: another server already uses the path ${p}`);
@@ -58,6 +68,15 @@ function semanticErrors(c: ToolgateConfig): string[] {
     if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
   });
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
+  // A token minted for an MCP server must never pass as an admin or caller token.
+  const resources = new Set(c.servers.flatMap((s) => [s.resource, normalizeUrl(s.resource)]));
+  if (c.admin && (resources.has(c.admin.audience) || resources.has(normalizeUrl(c.admin.audience)))) {
+    errs.push(`admin.audience: ${c.admin.audience} is a server's resource; use an audience of toolgate's own`);
+  }
+  const aud = c.callers.audience;
+  if (aud && (resources.has(aud) || resources.has(normalizeUrl(aud)))) {
+    errs.push(`callers.audience: ${aud} is a server's resource; use an audience of toolgate's own`);
+  }
   if (c.callers.auth === 'jwt') {
     if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
     if (!c.callers.audience) errs.push('callers.audience: required when callers.auth is jwt');

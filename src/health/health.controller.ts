@@ -37,7 +37,9 @@ export class HealthController {
     void reply.send({ status: 'ready', revision: active.revision });
   }
 
+  /** With `callers.auth: jwt` a scrape needs a caller token like any other caller: metrics name issuers, codes and revisions. */
   @Get('metrics')
+  @UseGuards(CallerAuthGuard)
   @ApiExcludeEndpoint()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   async prometheus(): Promise<string> {

@@ -17,7 +17,7 @@ import type { Decider } from './decider.js';
 export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Decider & { store: PolicyStore; revocations: RevocationService }> {
   const metrics = new MetricsService();
   const store = new PolicyStore(config);
-  const revocations = new RevocationService(config);
+  const revocations = new RevocationService(config, metrics);
   const tokens = new TokenService(config, metrics, revocations);
   const audit = new AuditService(config, metrics);
   const decisions = new DecisionService(config, store, tokens, metrics, audit);

@@ -1,8 +1,8 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { CallerUnauthorizedError } from '../common/errors.js';
-import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
-import { TokenError } from './token-errors.js';
+import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
+import { authenticateBearer } from './bearer-auth.js';
+import { CLIENT_CLAIMS } from './revocation.service.js';
 import { TokenService } from './token.service.js';
 
 /** Who called toolgate, once authenticated; attached to the request. */
@@ -16,7 +16,8 @@ const ANONYMOUS: Caller = Object.freeze({ subject: 'anonymous' });
 /**
  * Authenticates callers of toolgate's own API when `callers.auth` is `jwt`:
  * a bearer JWT from the configured issuer, for toolgate's audience, with the
- * configured scope. With `none` (loopback-only, enforced at config load) every
+ * configured scope, and not revoked (verified and checked against revocations
+ * like every other token). With `none` (loopback-only, enforced at config load) every
  * caller that can reach the port is accepted.
  */
 @Injectable()
@@ -29,7 +30,7 @@ export class CallerAuthGuard implements CanActivate {
   ) {
     const c = config.callers;
     if (c.auth === 'jwt') {
-      this.self = { id: '__toolgate_callers', resource: c.audience!, issuers: [c.issuer!], scopes_supported: [c.scope!] };
+      this.self = { id: `${RESERVED_SERVER_ID_PREFIX}_callers`, resource: c.audience!, issuers: [c.issuer!], scopes_supported: [c.scope!] };
     }
   }
 
@@ -42,23 +43,12 @@ export class CallerAuthGuard implements CanActivate {
   /** The caller of one request; throws CallerUnauthorizedError. Also used by the raw decision routes. */
   async authenticate(req: Pick<FastifyRequest, 'headers'>): Promise<Caller> {
     if (!this.self) return ANONYMOUS;
-    const scope = this.config.callers.scope!;
-    const header = req.headers.authorization;
-    const challenge = `Bearer realm="toolgate", scope="${scope}"`;
-    if (!header || !/^Bearer\s+\S/i.test(header)) {
-      throw new CallerUnauthorizedError('caller_unauthenticated', 'toolgate requires a bearer token from its caller', challenge);
-    }
-    try {
-      const v = await this.tokens.verifier.verify(header, this.self);
-      if (!v.scopes.includes(scope)) {
-        throw new CallerUnauthorizedError('caller_forbidden', `the caller's token lacks the scope ${scope}`, `Bearer error="insufficient_scope", scope="${scope}"`);
-      }
-      return { subject: String(v.claims.sub ?? ''), clientId: typeof v.claims.client_id === 'string' ? v.claims.client_id : undefined };
-    } catch (e) {
-      if (e instanceof TokenError) {
-        throw new CallerUnauthorizedError('caller_unauthenticated', `the caller's token was rejected: ${e.code}`, `Bearer error="invalid_token", realm="toolgate"`);
-      }
-      throw e;
-    }
+    const v = await authenticateBearer(this.tokens, req.headers.authorization, this.self, {
+      realm: 'toolgate',
+      what: "the caller's token",
+      scope: this.config.callers.scope!,
+    });
+    const client = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
+    return { subject: String(v.claims.sub ?? ''), clientId: client };
   }
 }

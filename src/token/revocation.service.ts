@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { watch, type FSWatcher } from 'chokidar';
+import { Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigError, describeThrown } from '../common/errors.js';
 import { ToolgateConfig } from '../config/config.schema.js';
+import { MetricsService } from '../health/metrics.service.js';
+import { RevocationMetrics, type StoreProblem } from './revocation-metrics.js';
 import type { VerifiedToken } from './token-verifier.js';
 
 /** What a revocation matches on. */
@@ -29,7 +30,30 @@ interface RevocationFile {
   revocations: Revocation[];
 }
 
+/** Quiet time after the last event on the file before it is reloaded. */
+const SETTLE_MS = 100;
+
 const KINDS: RevocationKind[] = ['jti', 'sub', 'client_id'];
+
+/**
+ * Claims that name the client, across issuers: `client_id` (RFC 9068), `azp`
+ * (OpenID), `cid` (Okta), `appid` (Entra ID v1). A `client_id` rule matches
+ * when any of them present equals its value, so no claim name lets a revoked
+ * client through.
+ */
+export const CLIENT_CLAIMS = ['client_id', 'azp', 'cid', 'appid'] as const;
+
+/** What /v1/status shows of the revocation store. */
+export interface RevocationStatus {
+  file: string;
+  /** Rules in force. */
+  count: number;
+  /** When the rules in force were last read from or written to the file (null: none yet, no file at startup). */
+  last_loaded_at: string | null;
+  /** `ok`, or why the file could not be read; the rules in force are then the last ones loaded. */
+  state: 'ok' | StoreProblem;
+  last_error: string | null;
+}
 
 function validate(raw: unknown): Revocation[] {
   const doc = raw as Partial<RevocationFile> | null;
@@ -43,11 +67,26 @@ function validate(raw: unknown): Revocation[] {
   });
 }
 
+/** fsync a directory so a rename in it survives a crash; some platforms cannot, which is no error there. */
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
- * Server-side revocation, checked on every decision after the verified-token
- * cache. Rules live in a JSON file written atomically (temp file + rename),
- * reloaded when edited by hand, and kept across restarts. A change made through
- * the API is in memory and on disk before the API answers.
+ * Server-side revocation, checked for every token toolgate accepts, after the
+ * verified-token cache. Rules live in a JSON file written atomically and
+ * durably (temp file, fsync, rename, fsync of the directory), reloaded when
+ * edited by hand, and kept across restarts. A change made through the API is
+ * in memory and on disk before the API answers. A file that disappears, turns
+ * unreadable or invalid while running leaves the last loaded rules in force,
+ * reported in /v1/status and metrics.
  */
 @Injectable()
 export class RevocationService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -56,7 +95,11 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
   private index = new Map<string, Revocation[]>();
   private lastWritten = '';
   private watcher?: FSWatcher;
+  private settle?: NodeJS.Timeout;
   private lastError: string | null = null;
+  private problem?: StoreProblem;
+  private loadedAt?: Date;
+  private readonly metrics?: RevocationMetrics;
   /** Writes and reloads run one at a time, so a reload can never read a file older than the last write and undo it. */
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -66,8 +109,9 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     return run;
   }
 
-  constructor(config: ToolgateConfig) {
+  constructor(config: ToolgateConfig, @Optional() metrics?: MetricsService) {
     this.file = config.revocation.file;
+    if (metrics) this.metrics = new RevocationMetrics(metrics.registry, () => ({ rules: this.rules.length, healthy: !this.problem }));
     // Read synchronously so no decision can run before the rules are known; a corrupt file stops startup.
     let text: string | undefined;
     try {
@@ -79,6 +123,7 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
       try {
         this.replace(validate(JSON.parse(text)));
         this.lastWritten = text;
+        this.loadedAt = new Date();
       } catch (e) {
         throw new ConfigError(`revocation.file: ${this.file} is invalid: ${describeThrown(e)}`);
       }
@@ -88,21 +133,25 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
   private readonly file: string;
 
   async onApplicationBootstrap(): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
-    // awaitWriteFinish: an editor's write is seen once complete, never half-truncated.
-    this.watcher = watch(path.dirname(this.file), {
-      ignoreInitial: true,
-      depth: 0,
-      awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 },
+    const dir = path.dirname(this.file);
+    const base = path.basename(this.file);
+    await mkdir(dir, { recursive: true });
+    // The directory, not the file: a rename over it, a delete or a replacement by
+    // something unreadable all show up here. A burst of events (an editor's save,
+    // our own temp file + rename) settles before one reload, so a half-written
+    // edit is not read.
+    this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (name !== null && name !== base) return;
+      clearTimeout(this.settle);
+      this.settle = setTimeout(() => void this.reloadFromDisk(), SETTLE_MS);
     });
-    this.watcher.on('all', (_e, p) => {
-      if (path.resolve(p) === path.resolve(this.file)) void this.reloadFromDisk();
-    });
-    await new Promise<void>((r) => this.watcher!.once('ready', () => r()));
+    this.watcher.on('error', (e) => this.fail('unreadable', `cannot watch ${dir}: ${describeThrown(e)}; keeping the ${this.rules.length} rules in force`));
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.watcher?.close();
+    clearTimeout(this.settle);
+    this.watcher?.close();
+    await this.lock;
   }
 
   /** The matching revocation for a verified token, if any. */
@@ -110,14 +159,21 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     if (this.rules.length === 0) return undefined;
     const c = token.claims as Record<string, unknown>;
     const iat = typeof c.iat === 'number' ? c.iat : undefined;
-    for (const kind of KINDS) {
-      const v = kind === 'client_id' ? (c.client_id ?? c.azp) : c[kind];
-      if (typeof v !== 'string') continue;
-      for (const r of this.index.get(`${kind}\0${v}`) ?? []) {
-        if (r.issuer && r.issuer !== token.issuer) continue;
-        if (r.issued_before !== undefined && iat !== undefined && iat >= r.issued_before) continue;
-        return r;
-      }
+    const hit = this.match('jti', c.jti, token.issuer, iat) ?? this.match('sub', c.sub, token.issuer, iat);
+    if (hit) return hit;
+    for (const claim of CLIENT_CLAIMS) {
+      const r = this.match('client_id', c[claim], token.issuer, iat);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  private match(kind: RevocationKind, value: unknown, issuer: string, iat: number | undefined): Revocation | undefined {
+    if (typeof value !== 'string') return undefined;
+    for (const r of this.index.get(`${kind}\0${value}`) ?? []) {
+      if (r.issuer && r.issuer !== issuer) continue;
+      if (r.issued_before !== undefined && iat !== undefined && iat >= r.issued_before) continue;
+      return r;
     }
     return undefined;
   }
@@ -142,18 +198,43 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
-  status() {
-    return { file: this.file, count: this.rules.length, last_error: this.lastError };
+  status(): RevocationStatus {
+    return {
+      file: this.file,
+      count: this.rules.length,
+      last_loaded_at: this.loadedAt?.toISOString() ?? null,
+      state: this.problem ?? 'ok',
+      last_error: this.lastError,
+    };
   }
 
+  /**
+   * Durable before the API answers: the temp file is fsynced before the rename
+   * and the directory after it, so a crash or power loss leaves either the old
+   * file or the new one, never an empty or missing one.
+   */
   private async write(next: Revocation[]): Promise<void> {
     const text = JSON.stringify({ version: 1, revocations: next } satisfies RevocationFile, null, 2) + '\n';
+    const dir = path.dirname(this.file);
     const tmp = `${this.file}.${process.pid}.${createHash('sha256').update(text).digest('hex').slice(0, 8)}.tmp`;
-    await mkdir(path.dirname(this.file), { recursive: true });
-    await writeFile(tmp, text, { mode: 0o600 });
-    await rename(tmp, this.file);
+    await mkdir(dir, { recursive: true });
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await syncDirectory(dir);
     this.lastWritten = text;
     this.replace(next);
+    this.loaded();
   }
 
   private reloadFromDisk(): Promise<void> {
@@ -165,21 +246,42 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     try {
       text = await readFile(this.file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      this.lastError = describeThrown(e);
+      // Gone or unreadable: keep enforcing what we have (an absent file must never un-revoke), and say so.
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      // No file yet and never one: a first start, not a lost file.
+      if (missing && !this.loadedAt && this.rules.length === 0) return;
+      this.fail(
+        missing ? 'missing' : 'unreadable',
+        `${this.file} ${missing ? 'has disappeared' : `cannot be read (${describeThrown(e)})`}, keeping the ${this.rules.length} rules last loaded`,
+      );
       return;
     }
-    if (text === this.lastWritten) return;
+    if (text === this.lastWritten) {
+      this.loaded();
+      return;
+    }
     try {
       this.replace(validate(JSON.parse(text)));
       this.lastWritten = text;
-      this.lastError = null;
+      this.loaded();
       this.log.log(`reloaded ${this.rules.length} revocations from ${this.file}`);
     } catch (e) {
       // Keep enforcing the rules we have; a broken edit must not un-revoke anything.
-      this.lastError = `${this.file} is invalid, keeping ${this.rules.length} rules: ${describeThrown(e)}`;
-      this.log.error(this.lastError);
+      this.fail('invalid', `${this.file} is invalid, keeping ${this.rules.length} rules: ${describeThrown(e)}`);
     }
+  }
+
+  private loaded(): void {
+    this.loadedAt = new Date();
+    this.problem = undefined;
+    this.lastError = null;
+  }
+
+  private fail(problem: StoreProblem, message: string): void {
+    this.problem = problem;
+    this.lastError = message;
+    this.metrics?.errors.inc({ reason: problem });
+    this.log.error(message);
   }
 
   private replace(rules: Revocation[]): void {

@@ -5,9 +5,17 @@ import { RevocationService } from './revocation.service.js';
 import { TokenError } from './token-errors.js';
 import { TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
-/** The Nest face of TokenVerifier: one verifier for the configured issuers, wired to metrics. */
+/**
+ * The Nest face of TokenVerifier: one verifier for the configured issuers,
+ * wired to metrics and revocation. `verify` is the one path by which toolgate
+ * accepts a token: decision tokens, caller tokens and admin tokens alike.
+ */
 @Injectable()
 export class TokenService {
+  /**
+   * Signature and claim checks only, with no revocation check: for benchmarks
+   * of raw verification. Never accept a token with it; use `verify`.
+   */
   readonly verifier: TokenVerifier;
 
   constructor(
@@ -23,8 +31,10 @@ export class TokenService {
   }
 
   /**
-   * Verifies a bearer token for a server, then checks revocation (after the
-   * cache, so a cached token can still be revoked); throws TokenError.
+   * Verifies a bearer token for a server (a protected MCP server, or one of
+   * toolgate's own audiences), then checks revocation (after the cache, so a
+   * cached token can still be revoked); throws TokenError (RevokedTokenError
+   * for a revoked one).
    */
   async verify(token: string, server: ServerConfig): Promise<VerifiedToken> {
     const v = await this.verifier.verify(token, server);
