@@ -5,6 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
 import { HMAC_ALGORITHMS, ToolgateConfig } from './config.schema.js';
+import { transportErrors } from './transport-rules.js';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   const out: string[] = [];
@@ -57,6 +58,7 @@ function semanticErrors(c: ToolgateConfig): string[] {
   b?.signing?.keys.forEach((k, i) => {
     if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
   });
+  errs.push(...transportErrors(c));
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
   if (c.callers.auth === 'jwt') {
     if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
