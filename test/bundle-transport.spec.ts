@@ -96,8 +96,9 @@ describe('bundle identity and transport', () => {
     await ws?.cleanup();
   });
 
-  const startWith = (url: string, bundle: Record<string, unknown> = {}) =>
+  const startWith = (url: string, bundle: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
     startApp({
+      ...extra,
       policy: { mode: 'bundle', bundle: { url, poll_interval_s: 1, timeout_ms: 2000, signing, ...bundle } },
       issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer] }],
@@ -112,12 +113,20 @@ describe('bundle identity and transport', () => {
     const server = new BundleServer();
     const url = await server.start();
     server.current = { body: small, etag: '"small"' };
-    const app = await startWith(url);
+    const logFile = path.join(ws.dir, 'logs', 'identity.jsonl');
+    const app = await startWith(url, {}, { decision_logs: { file: { path: logFile } } });
     const status = async () => (await app.get('/v1/status')).body as Status;
+    const logged = (id: unknown) =>
+      waitFor(async () => {
+        const lines = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+        return lines.map((l) => JSON.parse(l) as { decision_id: string; bundles: { toolgate: { revision: string; content_hash: string } } }).find((e) => e.decision_id === id);
+      }, 10_000, 'the decision log line');
     try {
       const first = await status();
       expect(first.active).toMatchObject({ revision: 'unversioned', content_hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
-      expect((await refund(app, 500)).body).toMatchObject({ allow: false, code: 'policy_denied' });
+      const denied = await refund(app, 500);
+      expect(denied.body).toMatchObject({ allow: false, code: 'policy_denied' });
+      expect((await logged(denied.body.decision_id)).bundles.toolgate).toEqual({ revision: 'unversioned', content_hash: first.active!.content_hash });
 
       server.current = { body: large, etag: '"large"' };
       const second = await waitFor(async () => {
@@ -127,7 +136,9 @@ describe('bundle identity and transport', () => {
       expect(second.active!.revision).toBe('unversioned');
       expect(second.last_failure).toBeNull();
       expect(second.history.map((h) => h.content_hash)).toEqual([second.active!.content_hash, first.active!.content_hash]);
-      expect((await refund(app, 500)).body).toMatchObject({ allow: true, revision: 'unversioned' });
+      const allowed = await refund(app, 500);
+      expect(allowed.body).toMatchObject({ allow: true, revision: 'unversioned' });
+      expect((await logged(allowed.body.decision_id)).bundles.toolgate).toEqual({ revision: 'unversioned', content_hash: second.active!.content_hash });
 
       // Rebuilt from the same sources: same files, so nothing is swapped.
       server.current = { body: largeAgain, etag: '"large-again"' };
