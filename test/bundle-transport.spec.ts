@@ -174,6 +174,15 @@ describe('bundle identity and transport', () => {
       expect(s.last_poll?.etag).toBe('"good"');
       expect(s.active!.content_hash).toBe(hash);
       expect((await refund(app, 500)).body).toMatchObject({ allow: false, code: 'policy_denied' });
+
+      // The server goes back to the active content: a verified no-op that ends the failure, with no new history entry.
+      server.current = { body: good, etag: '"good-again"' };
+      const back = await waitFor(async () => {
+        const st = await status();
+        return st.last_poll?.etag === '"good-again"' && st;
+      }, 10_000, 'the good bundle again');
+      expect(back.last_failure).toBeNull();
+      expect(back.history.map((h) => h.content_hash)).toEqual([hash]);
     } finally {
       await app.close();
       await server.stop();
