@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { jest } from '@jest/globals';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../src/config/load-config.js';
 import { TokenVerifier } from '../src/token/token-verifier.js';
@@ -100,7 +101,7 @@ describe('JWKS fetching against a loopback server', () => {
 
   it('without keys, an outage costs one fetch per backoff step, not one per token', async () => {
     let now = Date.now();
-    const { verifier, server } = verifierFor({ jwks_cooldown_s: 5, jwks_backoff_max_s: 20 }, () => now);
+    const { verifier, server } = verifierFor({ jwks_cooldown_s: 5 }, () => now);
     keys.down = true;
     for (let i = 0; i < 20; i++) {
       await expect(verifier.verify(await fresh(i), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
@@ -114,7 +115,7 @@ describe('JWKS fetching against a loopback server', () => {
     now += 5_000;
     await expect(verifier.verify(await fresh(102), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
     expect(keys.hits.get('/jwks')).toBe(3);
-    // Capped at jwks_backoff_max_s (20 s), and a success ends the backoff.
+    // Doubled again (20 s); a success ends the backoff.
     keys.down = false;
     now += 20_000;
     expect((await verifier.verify(await fresh(103), server)).claims.sub).toBe('alice');
@@ -123,26 +124,49 @@ describe('JWKS fetching against a loopback server', () => {
     expect(keys.hits.get('/jwks')).toBe(4);
   });
 
-  it('with cached keys, stale keys keep verifying during an outage and refetches back off', async () => {
+  it('the backoff is capped at jwks_backoff_max_s', async () => {
     let now = Date.now();
-    const { verifier, server } = verifierFor({ jwks_cooldown_s: 5, jwks_max_age_s: 60 }, () => now);
-    await verifier.verify(await fresh(0), server);
-    expect(keys.hits.get('/jwks')).toBe(1);
+    const { verifier, server } = verifierFor({ jwks_cooldown_s: 5, jwks_backoff_max_s: 8 }, () => now);
     keys.down = true;
-    now += 61_000;
-    for (let i = 1; i <= 20; i++) {
-      const v = await verifier.verify(await fresh(i), server);
-      expect(v).toMatchObject({ cached: false, claims: { sub: 'alice' } });
-    }
-    expect(keys.hits.get('/jwks')).toBe(2);
+    await expect(verifier.verify(await fresh(0), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
     now += 5_000;
-    await verifier.verify(await fresh(21), server);
+    await expect(verifier.verify(await fresh(1), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
+    expect(keys.hits.get('/jwks')).toBe(2);
+    now += 8_000; // 10 s uncapped; capped at 8 s
+    await expect(verifier.verify(await fresh(2), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
     expect(keys.hits.get('/jwks')).toBe(3);
-    keys.down = false;
-    now += 10_000;
-    await verifier.verify(await fresh(22), server);
-    await verifier.verify(await fresh(23), server);
-    expect(keys.hits.get('/jwks')).toBe(4);
+  });
+
+  describe('with the system clock moved (Date only; servers and sockets keep real timers)', () => {
+    beforeEach(() => {
+      jest.useFakeTimers({
+        doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'queueMicrotask', 'hrtime', 'performance'],
+        now: Date.now(),
+      });
+    });
+    afterEach(() => jest.useRealTimers());
+
+    it('with cached keys, stale keys keep verifying during an outage and refetches back off', async () => {
+      const { verifier, server } = verifierFor({ jwks_cooldown_s: 5, jwks_max_age_s: 60 });
+      const move = (ms: number) => jest.setSystemTime(Date.now() + ms);
+      await verifier.verify(await fresh(0), server);
+      expect(keys.hits.get('/jwks')).toBe(1);
+      keys.down = true;
+      move(61_000);
+      for (let i = 1; i <= 20; i++) {
+        const v = await verifier.verify(await fresh(i), server);
+        expect(v).toMatchObject({ cached: false, claims: { sub: 'alice' } });
+      }
+      expect(keys.hits.get('/jwks')).toBe(2);
+      move(5_000);
+      await verifier.verify(await fresh(21), server);
+      expect(keys.hits.get('/jwks')).toBe(3);
+      keys.down = false;
+      move(10_000);
+      await verifier.verify(await fresh(22), server);
+      await verifier.verify(await fresh(23), server);
+      expect(keys.hits.get('/jwks')).toBe(4);
+    });
   });
 
   it('cuts off a JWKS body larger than jwks_max_bytes while it streams', async () => {

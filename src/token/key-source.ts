@@ -51,7 +51,7 @@ export class KeySource {
   constructor(
     readonly config: IssuerConfig,
     private readonly onFetch: FetchListener = () => {},
-    private readonly now: Clock = Date.now,
+    private readonly now: Clock = () => Date.now(),
   ) {
     this.jwksUri = config.jwks_uri;
   }
