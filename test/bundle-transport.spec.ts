@@ -123,21 +123,25 @@ describe('bundle identity and transport', () => {
       }, 10_000, 'the decision log line');
     try {
       const first = await status();
-      expect(first.active).toMatchObject({ revision: 'unversioned', content_hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+      expect(first.active).toMatchObject({ revision: 'unversioned' });
       const denied = await refund(app, 500);
-      expect(denied.body).toMatchObject({ allow: false, code: 'policy_denied' });
-      expect((await logged(denied.body.decision_id)).bundles.toolgate).toEqual({ revision: 'unversioned', content_hash: first.active!.content_hash });
+      expect(denied.body).toMatchObject({ allow: false, code: 'policy_denied', revision: 'unversioned' });
 
+      // Same label, new content: decisions must come from the new bundle.
       server.current = { body: large, etag: '"large"' };
-      const second = await waitFor(async () => {
-        const s = await status();
-        return s.active?.content_hash !== first.active!.content_hash && s;
-      }, 10_000, 'the second unversioned bundle to activate');
+      const allowed = await waitFor(async () => {
+        const r = await refund(app, 500);
+        return r.body.allow === true && r;
+      }, 10_000, 'a decision from the second unversioned bundle');
+      expect(allowed.body).toMatchObject({ revision: 'unversioned' });
+      const second = await status();
       expect(second.active!.revision).toBe('unversioned');
       expect(second.last_failure).toBeNull();
+      expect(first.active!.content_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(second.active!.content_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(second.active!.content_hash).not.toBe(first.active!.content_hash);
       expect(second.history.map((h) => h.content_hash)).toEqual([second.active!.content_hash, first.active!.content_hash]);
-      const allowed = await refund(app, 500);
-      expect(allowed.body).toMatchObject({ allow: true, revision: 'unversioned' });
+      expect((await logged(denied.body.decision_id)).bundles.toolgate).toEqual({ revision: 'unversioned', content_hash: first.active!.content_hash });
       expect((await logged(allowed.body.decision_id)).bundles.toolgate).toEqual({ revision: 'unversioned', content_hash: second.active!.content_hash });
 
       // Rebuilt from the same sources: same files, so nothing is swapped.
