@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { CompactSign } from 'jose';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -29,6 +30,7 @@ interface Status {
   last_failure: { at: string; step: string; code: string; message: string } | null;
   last_poll?: { result: string; etag: string | null };
   history: { revision: string }[];
+  warnings: string[];
 }
 
 describe('signed bundles built by the real opa and verified with jose', () => {
@@ -120,6 +122,37 @@ describe('signed bundles built by the real opa and verified with jose', () => {
     await expect(verifyBundleSignature(await make(), keys, 'toolgate')).rejects.toMatchObject({ code: 'bundle_signature_invalid', step: 'verify', message: expect.stringMatching(error!) });
   });
 
+  it.each([
+    ['MD5', false, 'md5'],
+    ['SHA-1', false, 'sha1'],
+    ['SHA-224', false, 'sha224'],
+    ['SHA-512', true, 'sha512'],
+    ['SHA-384', true, 'sha384'],
+  ] as [string, boolean, string][])('file hashes with %s in a signature by the trusted key: accepted %s', async (name, accepted, alg) => {
+    // Re-sign the real bundle's file list with the trusted key, hashing every file with `alg`:
+    // only the hash-strength check can refuse this.
+    const structured = (n: string) => /(^|\/)(data\.json|\.manifest)$/.test(n);
+    const entries = [...good].filter(([n]) => n !== '/.signatures.json').map(([n, bytes]) => ({
+      name: n.replace(/^\//, ''),
+      hash: structured(n) ? canonicalJsonHash(bytes.toString('utf8'), alg) : createHash(alg).update(bytes).digest('hex'),
+      algorithm: name,
+    }));
+    const priv = createPrivateKey(await readFile(path.join(ws.dir, 'ci.pem'), 'utf8'));
+    const jws = await new CompactSign(Buffer.from(JSON.stringify({ files: entries, keyid: 'ci', scope: 'toolgate' })))
+      .setProtectedHeader({ alg: 'RS256', kid: 'ci' })
+      .sign(priv);
+    const files: BundleFiles = new Map(good);
+    files.set('/.signatures.json', Buffer.from(JSON.stringify({ signatures: [jws] })));
+    if (accepted) {
+      await expect(verifyBundleSignature(files, keys, 'toolgate')).resolves.toMatchObject({ keyid: 'ci' });
+    } else {
+      await expect(verifyBundleSignature(files, keys, 'toolgate')).rejects.toMatchObject({
+        code: 'bundle_signature_invalid',
+        message: expect.stringMatching(new RegExp(`hash algorithm ${name} is not accepted`)),
+      });
+    }
+  });
+
   describe('the service activates only verified bundles and keeps the last good one', () => {
     let idp: TestIssuer;
     let app: RunningApp;
@@ -192,13 +225,15 @@ describe('bundle URL polling with ETags', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bundles/toolgate.tar.gz`;
     const app = await startApp({
-      policy: { mode: 'bundle', bundle: { url, poll_interval_s: 1, timeout_ms: 1000 } },
+      // Unsigned on purpose: this test is about polling; the opt-out must be explicit and is reported.
+      policy: { mode: 'bundle', bundle: { url, poll_interval_s: 1, timeout_ms: 1000, allow_unsigned: true } },
       issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer] }],
     });
     const status = async () => (await app.get('/v1/status')).body as Status;
     try {
       expect((await status()).active!.revision).toBe('rev-1');
+      expect((await status()).warnings).toEqual([expect.stringContaining('policy.bundle.allow_unsigned')]);
       await waitFor(() => seen.notModified >= 2, 10_000, 'two 304s');
       expect(seen.full).toBe(1);
       expect((await status()).last_poll).toMatchObject({ result: 'not_modified', etag: '"rev-1"' });

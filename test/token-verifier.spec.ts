@@ -4,14 +4,14 @@ import { makeKey, TestIssuer } from './support/auth-server.js';
 
 const RESOURCE = 'http://127.0.0.1:3999/mcp';
 
-async function setup(issuerExtra: Record<string, unknown> = {}) {
+async function setup(issuerExtra: Record<string, unknown> = {}, clock?: () => number) {
   const a = await makeKey('ES256', 'a');
   const idp = await TestIssuer.start([a]);
   const config = parseConfig({
     issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['ES256', 'RS256'], ...issuerExtra }],
     servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer] }],
   });
-  const verifier = new TokenVerifier(config.issuers, { maxTokenBytes: 16384, cacheEntries: 100 });
+  const verifier = new TokenVerifier(config.issuers, { maxTokenBytes: 16384, cacheEntries: 100, clock });
   return { a, idp, verifier, server: config.servers[0], config };
 }
 
@@ -69,14 +69,16 @@ describe('TokenVerifier against a loopback JWKS', () => {
   });
 
   it('an unreachable issuer is issuer_unavailable, and known keys keep working when it goes down later', async () => {
-    const { idp, verifier, server } = await setup({ jwks_max_age_s: 1 });
+    let now = Date.now();
+    const { idp, verifier, server } = await setup({ jwks_max_age_s: 1 }, () => now);
     try {
       idp.down = true;
       await expect(verifier.verify(await idp.sign(claims), server)).rejects.toMatchObject({ code: 'issuer_unavailable' });
       idp.down = false;
+      now += 30_000; // the failure started a backoff of jwks_cooldown_s (see test/key-transport.spec.ts)
       await verifier.verify(await idp.sign(claims), server);
       idp.down = true;
-      await new Promise((r) => setTimeout(r, 1100));
+      now += 1100;
       const v = await verifier.verify(await idp.sign({ ...claims, jti: 'fresh' }), server);
       expect(v.cached).toBe(false);
     } finally {

@@ -103,15 +103,17 @@ export class AuditService implements OnApplicationShutdown {
       this.dropped++;
       return;
     }
-    if (policy && event.revision && !this.revisionsSent.has(policy)) {
+    // The worker keys policies by content, not label: two bundles may share a revision label.
+    const key = event.bundles.toolgate.content_hash ?? event.revision;
+    if (policy && key && !this.revisionsSent.has(policy)) {
       this.revisionsSent.add(policy);
       // The policy must reach the worker before the events it masks.
       this.sendBatch();
       const { wasm, data, options } = policy.source;
-      this.post({ t: 'policy', revision: event.revision, wasm, data, options });
+      this.post({ t: 'policy', revision: key, wasm, data, options });
     }
     // One message per event-loop turn carries every event recorded in it.
-    this.batch.push({ revision: event.revision, line: JSON.stringify(event) });
+    this.batch.push({ revision: key, line: JSON.stringify(event) });
     this.posted++;
     if (!this.batchScheduled) {
       this.batchScheduled = true;

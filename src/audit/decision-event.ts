@@ -20,7 +20,8 @@ export interface DecisionEvent {
   result?: unknown;
   outcome: { allow: boolean; code?: string; http_status?: number; allowed?: string[] };
   revision: string | null;
-  bundles: { toolgate: { revision: string | null } };
+  /** `content_hash` identifies the policy that decided; `revision` is only its label. */
+  bundles: { toolgate: { revision: string | null; content_hash?: string } };
   labels: Record<string, string>;
   requested_by: string;
   token: { fingerprint?: string; issuer?: string; subject?: string; client_id?: string; jti?: string; cached?: boolean };

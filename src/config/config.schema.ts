@@ -65,6 +65,12 @@ export class BundlePolicyConfig {
   @IsInt() @Min(100) @Max(120_000) timeout_ms: number = 10_000;
   @IsInt() @Min(1024) @Max(512 * 1024 * 1024) max_bytes: number = 64 * 1024 * 1024;
   @IsOptional() @ValidateNested() @Type(() => BundleSigningConfig) signing?: BundleSigningConfig;
+  /**
+   * Lets a `url` source activate bundles without `signing`. Off by default: an
+   * unsigned bundle from the network lets whoever answers that URL write policy.
+   * Logged as a warning at startup and on every activation, and listed in /v1/status.
+   */
+  @IsBoolean() allow_unsigned: boolean = false;
 }
 
 export class PolicyConfig {
@@ -104,6 +110,10 @@ export class IssuerConfig {
   /** JWKS is refetched when older than this. */
   @IsInt() @Min(1) jwks_max_age_s: number = 600;
   @IsInt() @Min(100) @Max(60_000) jwks_timeout_ms: number = 5000;
+  /** JWKS and discovery answers larger than this are cut off while streaming. */
+  @IsInt() @Min(1024) @Max(16 * 1024 * 1024) jwks_max_bytes: number = 1024 * 1024;
+  /** After failed fetches, wait jwks_cooldown_s (at least 1 s), doubling per failure, at most this long before trying again. */
+  @IsInt() @Min(1) @Max(86_400) jwks_backoff_max_s: number = 300;
 }
 
 /**

@@ -5,6 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
 import { HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
+import { transportErrors } from './transport-rules.js';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   const out: string[] = [];
@@ -67,6 +68,7 @@ function semanticErrors(c: ToolgateConfig): string[] {
   b?.signing?.keys.forEach((k, i) => {
     if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
   });
+  errs.push(...transportErrors(c));
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
   // A token minted for an MCP server must never pass as an admin or caller token.
   const resources = new Set(c.servers.flatMap((s) => [s.resource, normalizeUrl(s.resource)]));

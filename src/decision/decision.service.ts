@@ -246,7 +246,7 @@ export class DecisionService {
       result: answer,
       outcome: { allow: result.allow, code: result.code, http_status: result.http_status },
       revision: active.revision,
-      bundles: { toolgate: { revision: active.revision } },
+      bundles: { toolgate: { revision: active.revision, content_hash: active.contentHash } },
       labels: this.labels,
       requested_by: requestedBy,
       token: {

@@ -13,7 +13,10 @@ export interface PolicySource {
  */
 export interface ActivePolicy {
   readonly policy: WasmPolicy;
+  /** The manifest's revision label (`unversioned` when it has none): reported, never used as identity. */
   readonly revision: string;
+  /** What identifies the policy: `sha256:<hex>` of the bundle's files (see bundleContentHash). */
+  readonly contentHash: string;
   readonly loadedAt: Date;
   readonly source: PolicySource;
 }

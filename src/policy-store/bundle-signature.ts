@@ -6,14 +6,16 @@ import type { BundleFiles } from '../policy-compiler/bundle-archive.js';
 import { PolicyBuildError } from '../policy-compiler/errors.js';
 import { canonicalJsonHash } from './canonical-json.js';
 
+/**
+ * File hash algorithms accepted in a signature, by OPA's names (v1/bundle/hash.go).
+ * OPA writes SHA-256. MD5, SHA-1 and the 224-bit variants are refused: a signature
+ * is only as strong as the hash binding it to each file, and MD5/SHA-1 collisions
+ * are practical.
+ */
 const HASHES: Record<string, string> = {
-  MD5: 'md5',
-  'SHA-1': 'sha1',
-  'SHA-224': 'sha224',
   'SHA-256': 'sha256',
   'SHA-384': 'sha384',
   'SHA-512': 'sha512',
-  'SHA-512-224': 'sha512-224',
   'SHA-512-256': 'sha512-256',
 };
 
@@ -108,8 +110,8 @@ export async function verifyBundleSignature(
   for (const name of present) {
     const f = signed.get(name);
     if (!f) fail(`${name} is in the bundle but not in its signature`);
-    const alg = HASHES[f!.algorithm];
-    if (!alg) fail(`${name}: unsupported hash algorithm ${f!.algorithm}`);
+    const alg = Object.hasOwn(HASHES, f!.algorithm) ? HASHES[f!.algorithm] : undefined;
+    if (!alg) fail(`${name}: hash algorithm ${f!.algorithm} is not accepted (use SHA-256 or stronger: ${Object.keys(HASHES).join(', ')})`);
     const bytes = files.get(`/${name}`)!;
     let digest: string;
     try {

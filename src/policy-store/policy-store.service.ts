@@ -12,6 +12,7 @@ import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/polic
 import type { ActivationFailure, ActivePolicy, PolicySource } from './active-policy.js';
 import { fetchBundle } from './bundle-fetcher.js';
 import { loadBundleKeys, verifyBundleSignature } from './bundle-signature.js';
+import { bundleContentHash } from './content-hash.js';
 
 /** Reload outcomes, for metrics. */
 export type ActivationListener = (result: 'success' | 'failure', active?: ActivePolicy) => void;
@@ -29,7 +30,7 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly log = new Logger('PolicyStore');
   private active?: ActivePolicy;
   private lastFailure?: ActivationFailure;
-  private readonly history: { revision: string; loadedAt: Date; source: PolicySource }[] = [];
+  private readonly history: { revision: string; contentHash: string; loadedAt: Date; source: PolicySource }[] = [];
   private readonly listeners: ActivationListener[] = [];
   private readonly bundleKeys?: Map<string, { alg: string; key: KeyObject }>;
   private chain: Promise<unknown> = Promise.resolve();
@@ -45,6 +46,13 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
   constructor(private readonly config: ToolgateConfig) {
     const signing = config.policy.bundle?.signing;
     if (signing) this.bundleKeys = loadBundleKeys(signing);
+    if (this.unsignedUrl()) this.log.warn(UNSIGNED_WARNING);
+  }
+
+  /** A URL source whose operator opted out of signatures: warned about at startup, on each activation and in /v1/status. */
+  private unsignedUrl(): boolean {
+    const b = this.config.policy.mode === 'bundle' ? this.config.policy.bundle : undefined;
+    return !!b?.url && !b.signing && b.allow_unsigned;
   }
 
   /** The active policy, or undefined when none has loaded (not ready: deny everything). */
@@ -99,6 +107,10 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
       }
       this.lastPoll = { at: new Date(), result: 'downloaded' };
       etag = res.etag;
+      if (!this.bundleKeys && !b.allow_unsigned) {
+        // Config validation refuses this; kept so no other construction path can skip signatures.
+        throw new PolicyBuildError('bundle_signature_required', 'verify', 'bundles from a URL must be signed: configure policy.bundle.signing');
+      }
       return this.openBundle(res.body);
     });
     if (result && etag !== undefined) this.etag = etag;
@@ -180,17 +192,22 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         const files = await produce();
         if (!files) return this.active;
-        const next = await this.load(files, source);
-        if (this.active && this.active.revision === next.revision) {
-          // Same content again (a touched file, a re-served bundle): nothing to swap.
+        // Identity is the content, never the manifest's label: two builds without
+        // --revision are both `unversioned`, and the second must still activate.
+        const contentHash = bundleContentHash(files);
+        if (this.active && this.active.contentHash === contentHash) {
+          // The same files again (a touched file, a re-served bundle): nothing to swap. The
+          // source now holds exactly what is active, so an earlier failure is over.
           this.lastFailure = undefined;
           return this.active;
         }
+        const next = await this.load(files, source, contentHash);
         this.active = next;
         this.lastFailure = undefined;
-        this.history.unshift({ revision: next.revision, loadedAt: next.loadedAt, source });
+        this.history.unshift({ revision: next.revision, contentHash, loadedAt: next.loadedAt, source });
         this.history.length = Math.min(this.history.length, this.config.policy.history);
-        this.log.log(`activated policy revision ${next.revision} from ${source.kind} ${source.location}`);
+        this.log.log(`activated policy revision ${next.revision} (${contentHash}) from ${source.kind} ${source.location}`);
+        if (this.unsignedUrl()) this.log.warn(UNSIGNED_WARNING);
         for (const l of this.listeners) l('success', next);
         return next;
       } catch (e) {
@@ -205,7 +222,7 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
     return run;
   }
 
-  private async load(files: BundleFiles, source: PolicySource): Promise<ActivePolicy> {
+  private async load(files: BundleFiles, source: PolicySource, contentHash: string): Promise<ActivePolicy> {
     const wasm = files.get('/policy.wasm');
     if (!wasm) throw new PolicyLoadError('load_invalid_wasm', 'the bundle has no /policy.wasm');
     let manifest: { revision?: unknown } = {};
@@ -223,21 +240,25 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
       requiredEntrypoints: [DECISION_ENTRYPOINT],
       maxMemoryPages: this.config.policy.max_memory_pages,
     });
-    return { policy, revision, loadedAt: new Date(), source };
+    return { policy, revision, contentHash, loadedAt: new Date(), source };
   }
 
   /** What the status endpoint reports. */
   status() {
     return {
       active: this.active
-        ? { revision: this.active.revision, loaded_at: this.active.loadedAt.toISOString(), source: this.active.source }
+        ? { revision: this.active.revision, content_hash: this.active.contentHash, loaded_at: this.active.loadedAt.toISOString(), source: this.active.source }
         : null,
+      warnings: this.unsignedUrl() ? [UNSIGNED_WARNING] : [],
       last_failure: this.lastFailure ? { ...this.lastFailure, at: this.lastFailure.at.toISOString() } : null,
       last_poll: this.lastPoll ? { at: this.lastPoll.at.toISOString(), result: this.lastPoll.result, etag: this.etag ?? null } : undefined,
-      history: this.history.map((h) => ({ revision: h.revision, loaded_at: h.loadedAt.toISOString(), source: h.source })),
+      history: this.history.map((h) => ({ revision: h.revision, content_hash: h.contentHash, loaded_at: h.loadedAt.toISOString(), source: h.source })),
     };
   }
 }
+
+const UNSIGNED_WARNING =
+  'policy.bundle.allow_unsigned is set: bundles from policy.bundle.url are activated WITHOUT a signature check; whoever can answer that URL decides every authorization';
 
 function toFailure(e: unknown, source: PolicySource): ActivationFailure {
   if (e instanceof PolicyBuildError) {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+import { insecureUrlReason, secureFetch } from '../common/secure-fetch.js';
 import type { IssuerConfig } from '../config/config.schema.js';
 import { TokenError } from './token-errors.js';
 
@@ -9,14 +10,14 @@ type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 /** Counts JWKS fetches; wired to metrics by the token module. */
 export type FetchListener = (issuer: string, result: 'ok' | 'error') => void;
 
-const MAX_JWKS_BYTES = 1024 * 1024;
+/** Epoch milliseconds; injectable so tests can move time instead of sleeping. */
+export type Clock = () => number;
 
-async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
-  const body = await res.arrayBuffer();
-  if (body.byteLength > MAX_JWKS_BYTES) throw new Error(`GET ${url} answered more than ${MAX_JWKS_BYTES} bytes`);
-  return JSON.parse(Buffer.from(body).toString('utf8'));
+/** GET a JSON document over https (or loopback http), no redirects, streamed under a byte cap. */
+async function fetchJson(url: string, timeoutMs: number, maxBytes: number): Promise<unknown> {
+  const res = await secureFetch(url, { timeoutMs, maxBytes, headers: { accept: 'application/json' } });
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+  return JSON.parse(res.body.toString('utf8'));
 }
 
 function isJwks(v: unknown): v is JSONWebKeySet {
@@ -28,6 +29,12 @@ function isJwks(v: unknown): v is JSONWebKeySet {
  * or discovery), refreshed when older than jwks_max_age_s, and refetched once
  * when a token names an unknown `kid`, at most every jwks_cooldown_s. Every
  * change of the key set bumps `generation`, which invalidates cached tokens.
+ *
+ * A failed fetch starts a backoff (jwks_cooldown_s, at least 1 s, doubling per
+ * consecutive failure up to jwks_backoff_max_s). Until it ends no fetch is
+ * tried: with keys in hand they keep verifying, without any the answer is
+ * issuer_unavailable at once. Without this, during an IdP outage every
+ * uncached token would wait jwks_timeout_ms for yet another doomed fetch.
  */
 export class KeySource {
   generation = 0;
@@ -37,10 +44,14 @@ export class KeySource {
   private lastRefetchForKid = -Infinity;
   private inflight?: Promise<void>;
   private jwksUri?: string;
+  private failures = 0;
+  private retryAt = 0;
+  private lastError = '';
 
   constructor(
     readonly config: IssuerConfig,
     private readonly onFetch: FetchListener = () => {},
+    private readonly now: Clock = () => Date.now(),
   ) {
     this.jwksUri = config.jwks_uri;
   }
@@ -50,25 +61,35 @@ export class KeySource {
     if (header.alg?.startsWith('HS')) {
       return new TextEncoder().encode(this.config.secret ?? '') as unknown as ResolvedKey;
     }
-    const now = Date.now();
-    if (!this.resolver || now - this.fetchedAt > this.config.jwks_max_age_s * 1000) await this.refresh();
+    const now = this.now();
+    if (!this.resolver || now - this.fetchedAt > this.config.jwks_max_age_s * 1000) await this.refreshUnlessBackingOff(now);
     try {
       return await this.resolver!(header, token);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
       if (now - this.lastRefetchForKid < this.config.jwks_cooldown_s * 1000) throw e;
+      if (now < this.retryAt) throw e;
       this.lastRefetchForKid = now;
       await this.refresh();
       return this.resolver!(header, token);
     }
   }
 
-  /** Fetches the key set now (deduplicating concurrent callers). */
+  /** Fetches the key set now (deduplicating concurrent callers), backoff or not. */
   refresh(): Promise<void> {
     this.inflight ??= this.load().finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
+  }
+
+  private async refreshUnlessBackingOff(now: number): Promise<void> {
+    if (now >= this.retryAt) return this.refresh();
+    if (this.resolver) return;
+    throw new TokenError(
+      'issuer_unavailable',
+      `keys of issuer ${this.config.issuer} are unavailable (${this.lastError}); next attempt in ${Math.ceil((this.retryAt - now) / 1000)} s`,
+    );
   }
 
   private async load(): Promise<void> {
@@ -78,25 +99,36 @@ export class KeySource {
         jwks = JSON.parse(await readFile(this.config.jwks_file, 'utf8'));
       } else {
         this.jwksUri ??= await this.discover();
-        jwks = await fetchJson(this.jwksUri, this.config.jwks_timeout_ms);
+        jwks = await fetchJson(this.jwksUri, this.config.jwks_timeout_ms, this.config.jwks_max_bytes);
       }
       if (!isJwks(jwks)) throw new Error('the JWKS document has no "keys" array');
       this.onFetch(this.config.issuer, 'ok');
     } catch (e) {
       this.onFetch(this.config.issuer, 'error');
+      this.backOff((e as Error).message);
       // Keep serving with the keys we have, if any; without keys nothing verifies.
       if (this.resolver) return;
-      throw new TokenError('issuer_unavailable', `keys of issuer ${this.config.issuer} are unavailable: ${(e as Error).message}`);
+      throw new TokenError('issuer_unavailable', `keys of issuer ${this.config.issuer} are unavailable: ${this.lastError}`);
     }
+    this.failures = 0;
+    this.retryAt = 0;
     // Private key material never belongs in a JWKS; drop it rather than trust it.
     const keys = jwks.keys.filter((k) => !('d' in k));
     const fingerprint = JSON.stringify(keys.map((k) => [k.kid, k.kty, k.n, k.x, k.y, k.crv, k.alg, k.use]));
-    this.fetchedAt = Date.now();
+    this.fetchedAt = this.now();
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;
       this.resolver = createLocalJWKSet({ keys });
       this.generation++;
     }
+  }
+
+  private backOff(error: string): void {
+    this.failures++;
+    this.lastError = error;
+    const cap = this.config.jwks_backoff_max_s * 1000;
+    const base = Math.max(this.config.jwks_cooldown_s, 1) * 1000;
+    this.retryAt = this.now() + Math.min(base * 2 ** Math.min(this.failures - 1, 30), cap);
   }
 
   private async discover(): Promise<string> {
@@ -109,10 +141,13 @@ export class KeySource {
     let lastError: unknown;
     for (const url of candidates) {
       try {
-        const meta = (await fetchJson(url, this.config.jwks_timeout_ms)) as { issuer?: unknown; jwks_uri?: unknown };
+        const meta = (await fetchJson(url, this.config.jwks_timeout_ms, this.config.jwks_max_bytes)) as { issuer?: unknown; jwks_uri?: unknown };
         // RFC 8414 §3.3: the metadata's issuer must equal the configured one exactly.
         if (meta.issuer !== this.config.issuer) throw new Error(`${url} names issuer ${String(meta.issuer)}`);
         if (typeof meta.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`);
+        // Checked here, not only when fetched, so an insecure answer is never remembered.
+        const insecure = insecureUrlReason(meta.jwks_uri);
+        if (insecure) throw new Error(`${url} names a jwks_uri that is refused: ${insecure}`);
         return meta.jwks_uri;
       } catch (e) {
         lastError = e;

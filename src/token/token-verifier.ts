@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
-import { KeySource, type FetchListener } from './key-source.js';
+import { KeySource, type Clock, type FetchListener } from './key-source.js';
 import { TokenCache } from './token-cache.js';
 import { TokenError, type TokenErrorCode } from './token-errors.js';
 
@@ -22,6 +22,8 @@ export interface VerifierOptions {
   maxTokenBytes: number;
   cacheEntries: number;
   onFetch?: FetchListener;
+  /** Clock for key freshness and fetch backoff (default Date.now); tests move it instead of sleeping. */
+  clock?: Clock;
 }
 
 const KEY_INJECTION_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
@@ -91,7 +93,7 @@ export class TokenVerifier {
     issuers: IssuerConfig[],
     private readonly opts: VerifierOptions,
   ) {
-    for (const iss of issuers) this.sources.set(iss.issuer, new KeySource(iss, opts.onFetch));
+    for (const iss of issuers) this.sources.set(iss.issuer, new KeySource(iss, opts.onFetch, opts.clock));
     this.cache = new TokenCache(opts.cacheEntries);
   }
 
