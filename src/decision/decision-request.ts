@@ -217,16 +217,27 @@ export function parseDecisionRequest(raw: unknown, limits: LimitsConfig): Decisi
   }
   const subject = SUBJECT[kind ? (`list:${kind}` as const) : (action as Exclude<DecisionAction, 'list'>)];
   // A field of another action is refused rather than ignored: the caller meant something else.
-  for (const f of ['tool', 'resource', 'prompt', 'completion'] as const) {
-    if (f !== subject && b[f] !== undefined) bad('invalid_request', `${f} is not a field of action "${action as string}"${kind ? ` with kind "${kind}"` : ''}`);
+  if (subject !== 'tool' && b.tool !== undefined) misplaced('tool', action, kind);
+  if (subject !== 'resource' && b.resource !== undefined) misplaced('resource', action, kind);
+  if (subject !== 'prompt' && b.prompt !== undefined) misplaced('prompt', action, kind);
+  if (subject !== 'completion' && b.completion !== undefined) misplaced('completion', action, kind);
+  const token = tokenOf(b, limits);
+  const a = action as DecisionAction;
+  // One object literal per shape keeps the hot path (action "call") monomorphic.
+  switch (subject) {
+    case 'tool':
+      return kind ? { token, server, action: a, kind, tool: parseTool(b, limits) } : { token, server, action: a, tool: parseTool(b, limits) };
+    case 'resource':
+      return kind ? { token, server, action: a, kind, resource: parseResource(b) } : { token, server, action: a, resource: parseResource(b) };
+    case 'prompt':
+      return kind ? { token, server, action: a, kind, prompt: parsePrompt(b, limits) } : { token, server, action: a, prompt: parsePrompt(b, limits) };
+    default:
+      return { token, server, action: a, completion: parseCompletion(b, limits) };
   }
-  const req: DecisionRequest = { token: tokenOf(b, limits), server, action: action as DecisionAction };
-  if (kind) req.kind = kind;
-  if (subject === 'tool') req.tool = parseTool(b, limits);
-  else if (subject === 'resource') req.resource = parseResource(b);
-  else if (subject === 'prompt') req.prompt = parsePrompt(b, limits);
-  else req.completion = parseCompletion(b, limits);
-  return req;
+}
+
+function misplaced(field: string, action: unknown, kind: ListKind | undefined): never {
+  bad('invalid_request', `${field} is not a field of action "${String(action)}"${kind ? ` with kind "${kind}"` : ''}`);
 }
 
 /** Validates a tools/list filtering body. */
