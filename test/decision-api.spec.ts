@@ -5,6 +5,12 @@ import { exportSPKI, SignJWT } from 'jose';
 import { makeKey, TestIssuer, type TestKey } from './support/auth-server.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOT } from './support/policy-fixtures.js';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { BadRequestError } from '../src/common/errors.js';
+import { LimitsConfig } from '../src/config/config.schema.js';
+import { parseDecisionRequest } from '../src/decision/decision-request.js';
+import { DecisionRequestDto } from '../src/decision/decision.dto.js';
 import { fastDecisionRoutes } from '../src/decision/decision.routes.js';
 
 const RESOURCE = 'http://127.0.0.1:3999/mcp';
@@ -166,7 +172,7 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
   describe('policy answers in MCP terms', () => {
     it('the hot routes run as plain Fastify handlers, not through the Nest pipeline', async () => {
       const fastify = app.app.getHttpAdapter().getInstance();
-      expect(fastDecisionRoutes(fastify)).toEqual(['POST /v1/decisions', 'POST /v1/decisions/tools']);
+      expect(fastDecisionRoutes(fastify)).toEqual(['POST /v1/decisions', 'POST /v1/decisions/authenticate', 'POST /v1/decisions/list', 'POST /v1/decisions/tools']);
       const res = await app.post('/v1/decisions', refundCall(await idp.sign(support), 5));
       expect(res.body).toMatchObject({ allow: true });
     });
@@ -235,6 +241,70 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
     });
   });
 
+  describe('resources, prompts and completions have actions of their own', () => {
+    const finance = { sub: 'fred', roles: ['finance'], scope: 'invoices:read', aud: RESOURCE };
+
+    it('read_resource, get_prompt and complete are decided by the catalog; unlisted is denied with a reason', async () => {
+      const alice = await idp.sign(support);
+      const fred = await idp.sign(finance);
+      const decide = async (body: Record<string, unknown>) => (await app.post('/v1/decisions', { server: 'demo', ...body })).body;
+      expect(await decide({ token: alice, action: 'read_resource', resource: { uri: 'docs://handbook/refunds' } })).toMatchObject({ allow: true });
+      expect(await decide({ token: fred, action: 'read_resource', resource: { uri: 'invoices://inv-7' } })).toMatchObject({ allow: true });
+      expect(await decide({ token: alice, action: 'read_resource', resource: { uri: 'docs://internal/salaries' } })).toMatchObject({
+        allow: false,
+        code: 'policy_denied',
+        reasons: ['resource "docs://internal/salaries" is not in the catalog of server "demo"; unknown resources are denied'],
+      });
+      expect(await decide({ token: alice, action: 'read_resource', resource: { uri: 'invoices://inv-7' } })).toMatchObject({ allow: false, code: 'policy_denied' });
+      const stepUp = await decide({ token: await idp.sign({ ...finance, scope: '' }), action: 'read_resource', resource: { uri: 'invoices://inv-7' } });
+      expect(stepUp).toMatchObject({ allow: false, code: 'insufficient_scope', http_status: 403 });
+      expect(stepUp.www_authenticate).toContain('scope="invoices:read"');
+      expect(await decide({ token: alice, action: 'get_prompt', prompt: { name: 'refund_reply', arguments: { order_id: 'o-1' } } })).toMatchObject({ allow: true });
+      expect(await decide({ token: alice, action: 'get_prompt', prompt: { name: 'jailbreak' } })).toMatchObject({ allow: false, code: 'policy_denied' });
+      expect(await decide({ token: fred, action: 'complete', completion: { ref: { type: 'ref/resource', uri: 'invoices://{invoice_id}' }, argument: { name: 'invoice_id', value: 'inv-' } } })).toMatchObject({ allow: true });
+      expect(await decide({ token: alice, action: 'complete', completion: { ref: { type: 'ref/resource', uri: 'invoices://{invoice_id}' }, argument: { name: 'invoice_id', value: 'inv-' } } })).toMatchObject({ allow: false, code: 'policy_denied' });
+    });
+
+    it('POST /v1/decisions/list filters resources and prompts per caller; authenticate checks only the token', async () => {
+      const alice = await idp.sign(support);
+      const resources = await app.post('/v1/decisions/list', {
+        token: alice,
+        server: 'demo',
+        kind: 'resource',
+        items: [{ uri: 'docs://handbook/refunds', name: 'handbook', mimeType: 'text/plain' }, { uri: 'docs://internal/salaries', name: 'salaries' }, { uri: 'invoices://inv-1' }],
+      });
+      expect(resources.status).toBe(200);
+      expect(resources.body).toMatchObject({ allowed: ['docs://handbook/refunds'], revision: expect.any(String) });
+      const prompts = await app.post('/v1/decisions/list', { token: alice, server: 'demo', kind: 'prompt', items: [{ name: 'refund_reply', arguments: [{ name: 'order_id' }] }, { name: 'other' }] });
+      expect(prompts.body).toMatchObject({ allowed: ['refund_reply'] });
+      const tools = await app.post('/v1/decisions/list', { token: alice, server: 'demo', kind: 'tool', items: [{ name: 'refunds.create' }, { name: 'deploy.trigger' }] });
+      expect(tools.body).toMatchObject({ allowed: ['refunds.create'] });
+      expect((await app.post('/v1/decisions/authenticate', { token: alice, server: 'demo' })).body).toMatchObject({ allow: true, reasons: [] });
+      expect((await app.post('/v1/decisions/authenticate', { token: await idp.sign({ ...support, aud: OTHER_RESOURCE }), server: 'demo' })).body).toMatchObject({
+        allow: false,
+        code: 'token_audience_mismatch',
+        http_status: 401,
+      });
+    });
+
+    it.each([
+      ['kind without list', '/v1/decisions', { server: 'demo', kind: 'tool', tool: { name: 'x' } }],
+      ['resource with action call', '/v1/decisions', { server: 'demo', tool: { name: 'x' }, resource: { uri: 'u' } }],
+      ['read_resource without resource', '/v1/decisions', { server: 'demo', action: 'read_resource' }],
+      ['unknown list kind', '/v1/decisions', { server: 'demo', action: 'list', kind: 'sampling', tool: { name: 'x' } }],
+      ['prompt with an unknown field', '/v1/decisions', { server: 'demo', action: 'get_prompt', prompt: { name: 'p', title: 't' } }],
+      ['completion ref of an unknown type', '/v1/decisions', { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/tool', name: 'x' }, argument: { name: 'a', value: 'b' } } }],
+      ['completion without argument', '/v1/decisions', { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/prompt', name: 'x' } } }],
+      ['list without kind', '/v1/decisions/list', { server: 'demo', items: [] }],
+      ['list resource without uri', '/v1/decisions/list', { server: 'demo', kind: 'resource', items: [{ name: 'x' }] }],
+      ['authenticate with a tool', '/v1/decisions/authenticate', { server: 'demo', tool: { name: 'x' } }],
+    ])('%s → 400 invalid_request', async (_name, route, body) => {
+      const res = await app.post(route, body);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ code: 'invalid_request', message: expect.any(String) });
+    });
+  });
+
   describe('bad input → 400 {code, message}, never 500', () => {
     it.each([
       ['not JSON', '{"token":', 'invalid_json'],
@@ -298,8 +368,48 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
       expect(metrics).toContain(`toolgate_policy_revision_info{revision="${status.active.revision}"} 1`);
       expect(metrics).toContain('toolgate_decision_duration_seconds_bucket');
       const openapi = (await app.get('/openapi.json')).body as { paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
-      expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/decisions', '/v1/decisions/tools']));
+      expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/decisions', '/v1/decisions/tools', '/v1/decisions/list', '/v1/decisions/authenticate']));
       expect(openapi.components.schemas).toHaveProperty('DecisionRequestDto');
     });
+  });
+});
+
+describe('the hand-written validator agrees with the documented DTO for the new actions', () => {
+  const limits = new LimitsConfig();
+  const corpus: unknown[] = [
+    { server: 'demo', action: 'read_resource', resource: { uri: 'docs://a' } },
+    { server: 'demo', action: 'read_resource' },
+    { server: 'demo', action: 'read_resource', resource: { uri: 1 } },
+    { server: 'demo', action: 'read_resource', resource: { uri: 'u', name: 'n' } },
+    { server: 'demo', action: 'read_resource', resource: { uri: 'u' }, tool: { name: 'x' } },
+    { server: 'demo', action: 'get_prompt', prompt: { name: 'p', arguments: { a: 'b' } } },
+    { server: 'demo', action: 'get_prompt', prompt: { name: 'p', arguments: 'a' } },
+    { server: 'demo', action: 'get_prompt', prompt: { name: 'x'.repeat(300) } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a', value: 'b' } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/resource', uri: 'x://{y}' }, argument: { name: 'a', value: 'b' }, context: { arguments: { y: '1' } } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/prompt', uri: 'x' }, argument: { name: 'a', value: 'b' } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/resource', name: 'x' }, argument: { name: 'a', value: 'b' } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/tool', name: 'x' }, argument: { name: 'a', value: 'b' } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a' } } },
+    { server: 'demo', action: 'complete', completion: { ref: { type: 'ref/prompt', name: 'p' } } },
+    { server: 'demo', action: 'list', kind: 'resource', resource: { uri: 'u' } },
+    { server: 'demo', action: 'list', kind: 'prompt', prompt: { name: 'p' } },
+    { server: 'demo', action: 'list', kind: 'prompt', tool: { name: 'p' } },
+    { server: 'demo', action: 'list', kind: 'other', tool: { name: 'p' } },
+    { server: 'demo', action: 'list', tool: { name: 'p' } },
+    { server: 'demo', kind: 'tool', tool: { name: 'p' } },
+    { server: 'demo', action: 'call', tool: { name: 'p' }, completion: { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a', value: 'b' } } },
+  ];
+
+  it.each(corpus.map((c) => [JSON.stringify(c).slice(0, 100), c]))('%s', (_label, body) => {
+    let fast = true;
+    try {
+      parseDecisionRequest(body, limits);
+    } catch (e) {
+      expect(e).toBeInstanceOf(BadRequestError);
+      fast = false;
+    }
+    const slow = validateSync(plainToInstance(DecisionRequestDto, body) as object, { whitelist: true, forbidNonWhitelisted: true }).length === 0;
+    expect(fast).toBe(slow);
   });
 });

@@ -1,12 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parseConfig } from '../src/config/load-config.js';
 import { startDemoMcpServer, type DemoMcpServer } from '../src/demo/mcp-server.js';
 import { HttpDecider, type Decider } from '../src/mcp/decider.js';
 import { createEmbeddedDecider } from '../src/mcp/embedded.js';
+import { createMcpGuard } from '../src/mcp/guard.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
 import { freePort } from './support/net.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -17,6 +22,17 @@ async function connect(url: string, token: string): Promise<Client> {
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return client;
 }
+
+const ACCEPT = 'application/json, text/event-stream';
+
+/** One raw JSON-RPC POST, as a client or a gateway in front of the server would send it. */
+async function rpc(url: string, token: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: { result?: Record<string, unknown>; error?: { code: number; message: string; data?: Record<string, unknown> } } }> {
+  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: ACCEPT, ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : {} };
+}
+
+const refund = (id: number, name = 'refunds.create') => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { order_id: `o-${id}`, amount: 10, currency: 'USD' } } });
 
 describe.each(['http', 'embedded'] as const)('MCP guard with the official SDK client and server (%s mode)', (mode) => {
   let idp: TestIssuer;
@@ -110,6 +126,105 @@ describe.each(['http', 'embedded'] as const)('MCP guard with the official SDK cl
     expect(none.headers.get('www-authenticate')).toContain('resource_metadata=');
     const other = await token({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', aud: 'http://127.0.0.1:1/other' });
     await expect(connect(mcp.url, other)).rejects.toThrow();
+  });
+  it('a POST whose body the host did not parse is refused; the SDK never reads the stream and runs it undecided', async () => {
+    // A host that hands the guard no body: the SDK transport would parse the raw stream itself.
+    const ran: string[] = [];
+    const guard = createMcpGuard({ decider, serverId: 'demo', metadata: { resource, authorization_servers: [idp.issuer] } });
+    const host = http.createServer((req, res) => {
+      void (async () => {
+        if (await guard.handle(req, res, undefined)) return;
+        const server = new McpServer({ name: 'unparsed-host', version: '0.0.0' });
+        server.registerTool('deploy.trigger', { description: 'Deploy.' }, async () => {
+          ran.push('deploy.trigger');
+          return { content: [{ type: 'text' as const, text: 'deployed' }] };
+        });
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+        await server.connect(transport);
+        await transport.handleRequest(req, res);
+      })();
+    });
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(host.address() as AddressInfo).port}/mcp`;
+      // alice may not deploy at all: only an undecided call could run.
+      const t = await token({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write deploy:write deploy:production' });
+      const r = await rpc(url, t, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy.trigger', arguments: {} } });
+      expect(r.status).toBe(400);
+      expect(r.json.error?.code).toBe(-32700);
+      expect(ran).toEqual([]);
+    } finally {
+      host.closeAllConnections();
+      await new Promise<void>((r) => host.close(() => r()));
+    }
+  });
+
+  it('Mcp-Method / Mcp-Name headers that disagree with the body are refused with 400 and -32020 (MCP 2026-07-28)', async () => {
+    const t = await token({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write invoices:read' });
+    const before = mcp.invocations.length;
+    const cases: [string, unknown, Record<string, string>][] = [
+      ['Mcp-Name names another tool', refund(1), { 'mcp-method': 'tools/call', 'mcp-name': 'invoices.read' }],
+      ['Mcp-Method names another method', refund(2), { 'mcp-method': 'tools/list' }],
+      ['base64 Mcp-Name that decodes to another tool', refund(3), { 'mcp-name': `=?base64?${Buffer.from('invoices.read').toString('base64')}?=` }],
+      ['broken base64 Mcp-Name', refund(4), { 'mcp-name': '=?base64?***?=' }],
+      ['Mcp-Name names another resource', { jsonrpc: '2.0', id: 5, method: 'resources/read', params: { uri: 'docs://internal/salaries' } }, { 'mcp-name': 'docs://handbook/refunds' }],
+      ['Mcp-Name names another prompt', { jsonrpc: '2.0', id: 6, method: 'prompts/get', params: { name: 'other', arguments: {} } }, { 'mcp-name': 'refund_reply' }],
+      ['Mcp-Name on a completion, which has no name', { jsonrpc: '2.0', id: 7, method: 'completion/complete', params: { ref: { type: 'ref/prompt', name: 'refund_reply' }, argument: { name: 'order_id', value: 'o' } } }, { 'mcp-name': 'refund_reply' }],
+      ['2026-07-28 request without Mcp-Method / Mcp-Name', refund(8), { 'mcp-protocol-version': '2026-07-28' }],
+      ['protocol version header disagrees with _meta', { ...refund(9), params: { ...refund(9).params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }, { 'mcp-protocol-version': '2025-06-18' }],
+    ];
+    for (const [label, body, headers] of cases) {
+      const r = await rpc(mcp.url, t, body, headers);
+      expect({ label, status: r.status, code: r.json.error?.code }).toEqual({ label, status: 400, code: -32020 });
+    }
+    expect(mcp.invocations.length).toBe(before);
+    // Agreeing headers, plain and base64-encoded, pass to the decision and the handler.
+    const ok = await rpc(mcp.url, t, refund(10), { 'mcp-method': 'tools/call', 'mcp-name': 'refunds.create' });
+    expect(ok.status).toBe(200);
+    expect(ok.json.result?.isError).toBeFalsy();
+    const ok64 = await rpc(mcp.url, t, refund(11), { 'mcp-name': `=?base64?${Buffer.from('refunds.create').toString('base64')}?=` });
+    expect(ok64.json.result?.isError).toBeFalsy();
+    expect(mcp.invocations.slice(before).map((i) => i.args.order_id)).toEqual(['o-10', 'o-11']);
+  });
+
+  it('decides resources/read, prompts/get and completion/complete before any handler; filters resources/list and prompts/list', async () => {
+    const alice = await connect(mcp.url, await token({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' }));
+    const erin = await connect(mcp.url, await token({ sub: 'erin', roles: ['engineer'], scope: 'deploy:write' }));
+    try {
+      const before = mcp.invocations.length;
+      await expect(alice.readResource({ uri: 'docs://internal/salaries' })).rejects.toThrow(/resource "docs:\/\/internal\/salaries" is not in the catalog/);
+      await expect(erin.getPrompt({ name: 'refund_reply', arguments: { order_id: 'o-1' } })).rejects.toThrow(/prompt "refund_reply" requires one of the roles/);
+      await expect(erin.complete({ ref: { type: 'ref/prompt', name: 'refund_reply' }, argument: { name: 'order_id', value: 'o-' } })).rejects.toThrow(/requires one of the roles/);
+      expect(mcp.invocations.length).toBe(before);
+      const doc = await alice.readResource({ uri: 'docs://handbook/refunds' });
+      expect(JSON.stringify(doc.contents)).toContain('need no approval');
+      const prompt = await alice.getPrompt({ name: 'refund_reply', arguments: { order_id: 'o-7' } });
+      expect(JSON.stringify(prompt.messages)).toContain('o-7');
+      const done = await alice.complete({ ref: { type: 'ref/prompt', name: 'refund_reply' }, argument: { name: 'order_id', value: 'o-' } });
+      expect(done.completion.values).toEqual(['o-1', 'o-2', 'o-3']);
+      expect((await alice.listResources()).resources.map((r) => r.uri)).toEqual(['docs://handbook/refunds']);
+      expect((await alice.listPrompts()).prompts.map((p) => p.name)).toEqual(['refund_reply']);
+      expect((await erin.listResources()).resources).toEqual([]);
+      expect((await erin.listPrompts()).prompts).toEqual([]);
+      const raw = await rpc(mcp.url, await token({ sub: 'alice', roles: ['support_agent'] }), { jsonrpc: '2.0', id: 3, method: 'resources/list' });
+      expect(raw.json.result?._meta).toEqual({ cacheScope: 'private' });
+    } finally {
+      await alice.close();
+      await erin.close();
+    }
+  });
+
+  it('refuses a batch carrying a decided method, and a malformed decided request, before any handler', async () => {
+    const t = await token({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' });
+    const before = mcp.invocations.length;
+    const batch = await rpc(mcp.url, t, [{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', id: 2, method: 'resources/read', params: { uri: 'docs://internal/salaries' } }]);
+    expect(batch.status).toBe(400);
+    expect(batch.json).toMatchObject({ error: { code: -32600 } });
+    const deep = JSON.parse('{"a":'.repeat(60) + '1' + '}'.repeat(60));
+    const tooDeep = await rpc(mcp.url, t, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'refunds.create', arguments: deep } });
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.json.error).toMatchObject({ code: -32602, data: { code: 'arguments_too_deep' } });
+    expect(mcp.invocations.length).toBe(before);
   });
 });
 

@@ -88,6 +88,27 @@ describe('end to end: OAuth 2.1 authorization server → MCP client → guarded 
     }
   });
 
+  it('resources: an unlisted resource is denied with the reasons and never read; resources/list and prompts/list are filtered', async () => {
+    const c = await connect(await tokenFor('alice', 'openid refunds:write'));
+    try {
+      const before = mcp.invocations.length;
+      await expect(c.readResource({ uri: 'docs://internal/salaries' })).rejects.toThrow(/not in the catalog of server "demo"; unknown resources are denied/);
+      expect(mcp.invocations.length).toBe(before);
+      expect((await c.listResources()).resources.map((r) => r.uri)).toEqual(['docs://handbook/refunds']);
+      expect(JSON.stringify((await c.readResource({ uri: 'docs://handbook/refunds' })).contents)).toContain('need no approval');
+      expect((await c.listPrompts()).prompts.map((p) => p.name)).toEqual(['refund_reply']);
+    } finally {
+      await c.close();
+    }
+    const erin = await connect(await tokenFor('erin', 'openid deploy:write'));
+    try {
+      expect((await erin.listResources()).resources).toEqual([]);
+      await expect(erin.getPrompt({ name: 'refund_reply', arguments: { order_id: 'o-1' } })).rejects.toThrow(/requires one of the roles/);
+    } finally {
+      await erin.close();
+    }
+  });
+
   it('insufficient scope yields 403 with a step-up challenge listing the scopes', async () => {
     const token = await tokenFor('rita', 'openid deploy:write');
     const res = await fetch(mcp.url, {

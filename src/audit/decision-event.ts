@@ -9,8 +9,12 @@ export interface DecisionEvent {
   timestamp: string;
   /** The entrypoint evaluated; `mcp/authz/decision` for calls and for each tool of a list. */
   path: string;
-  /** Endpoint that produced the event: `decisions` or `decisions/tools`. */
-  kind: 'decision' | 'tools';
+  /**
+   * Endpoint that produced the event: `decision` (/v1/decisions), `tools`
+   * (/v1/decisions/tools), `list` (/v1/decisions/list), `authenticate`
+   * (/v1/decisions/authenticate; refusals only).
+   */
+  kind: 'decision' | 'tools' | 'list' | 'authenticate';
   /**
    * The policy input (after masking). When the token was rejected there are no
    * claims or scopes: the rest (server, action, tool, time) is what was asked.

@@ -1,12 +1,44 @@
 import { BadRequestError } from '../common/errors.js';
 import type { LimitsConfig } from '../config/config.schema.js';
 
-/** A validated `POST /v1/decisions` body. */
+/** What a decision is about (`input.action` in the policy contract). */
+export type DecisionAction = 'call' | 'list' | 'read_resource' | 'get_prompt' | 'complete';
+
+/** What a list filter is about (`input.kind` with action "list"). */
+export type ListKind = 'tool' | 'resource' | 'prompt';
+
+export const DECISION_ACTIONS: readonly DecisionAction[] = ['call', 'list', 'read_resource', 'get_prompt', 'complete'];
+export const LIST_KINDS: readonly ListKind[] = ['tool', 'resource', 'prompt'];
+
+/** The tool of a `call`, or of a `list` with kind "tool". */
+export interface ToolSubject {
+  name: string;
+  arguments: Record<string, unknown>;
+  annotations: Record<string, unknown>;
+}
+
+/** A `completion/complete` request: what is completed and the argument typed so far. */
+export interface CompletionSubject {
+  ref: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+  argument: { name: string; value: string };
+  context: { arguments: Record<string, unknown> };
+}
+
+/**
+ * A validated `POST /v1/decisions` body. Exactly the subject field the action
+ * needs is set: `tool` (call, list of tools), `resource` (read_resource, list
+ * of resources), `prompt` (get_prompt, list of prompts), `completion` (complete).
+ */
 export interface DecisionRequest {
   token: string;
   server: string;
-  action: 'call' | 'list';
-  tool: { name: string; arguments: Record<string, unknown>; annotations: Record<string, unknown> };
+  action: DecisionAction;
+  /** Only with action "list". */
+  kind?: ListKind;
+  tool?: ToolSubject;
+  resource?: { uri: string };
+  prompt?: { name: string; arguments: Record<string, unknown> };
+  completion?: CompletionSubject;
 }
 
 /** A validated `POST /v1/decisions/tools` body. */
@@ -14,6 +46,20 @@ export interface ToolsRequest {
   token: string;
   server: string;
   tools: { name: string; annotations: Record<string, unknown> }[];
+}
+
+/** A validated `POST /v1/decisions/list` body: `id` is the tool or prompt name, or the resource URI. */
+export interface ListRequest {
+  token: string;
+  server: string;
+  kind: ListKind;
+  items: { id: string; annotations: Record<string, unknown> }[];
+}
+
+/** A validated `POST /v1/decisions/authenticate` body. */
+export interface AuthenticateRequest {
+  token: string;
+  server: string;
 }
 
 function bad(code: string, message: string): never {
@@ -35,6 +81,13 @@ function requireString(obj: Record<string, unknown>, key: string, where: string,
   if (v === undefined) bad('invalid_request', `${where}${key} is required`);
   if (typeof v !== 'string') bad('invalid_request', `${where}${key} must be a string`);
   if (v.length > max) bad('invalid_request', `${where}${key} is longer than ${max} characters`);
+  return v;
+}
+
+function requireObject(obj: Record<string, unknown>, key: string, where: string): Record<string, unknown> {
+  const v = obj[key];
+  if (v === undefined) bad('invalid_request', `${where}${key} is required`);
+  if (!isPlainObject(v)) bad('invalid_request', `${where}${key} must be an object`);
   return v;
 }
 
@@ -64,6 +117,8 @@ function optionalObject(obj: Record<string, unknown>, key: string, where: string
 }
 
 const MAX_NAME = 256;
+const MAX_URI = 4096;
+const MAX_VALUE = 4096;
 
 function body(raw: unknown): Record<string, unknown> {
   if (!isPlainObject(raw)) bad('invalid_request', 'the body must be a JSON object');
@@ -78,6 +133,69 @@ function tokenOf(b: Record<string, unknown>, limits: LimitsConfig): string {
   return t.length > limits.token_bytes + 16 ? t.slice(0, limits.token_bytes + 16) : t;
 }
 
+function parseTool(raw: Record<string, unknown>, limits: LimitsConfig): ToolSubject {
+  const tool = requireObject(raw, 'tool', '');
+  onlyKeys(tool, ['name', 'arguments', 'annotations'], 'tool.');
+  const name = requireString(tool, 'name', 'tool.', MAX_NAME);
+  const args = optionalObject(tool, 'arguments', 'tool.');
+  const annotations = optionalObject(tool, 'annotations', 'tool.');
+  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'tool.arguments');
+  checkJsonBounds(annotations, 4, 256, 'tool.annotations');
+  return { name, arguments: args, annotations };
+}
+
+function parseResource(raw: Record<string, unknown>): { uri: string } {
+  const r = requireObject(raw, 'resource', '');
+  onlyKeys(r, ['uri'], 'resource.');
+  return { uri: requireString(r, 'uri', 'resource.', MAX_URI) };
+}
+
+function parsePrompt(raw: Record<string, unknown>, limits: LimitsConfig): { name: string; arguments: Record<string, unknown> } {
+  const p = requireObject(raw, 'prompt', '');
+  onlyKeys(p, ['name', 'arguments'], 'prompt.');
+  const name = requireString(p, 'name', 'prompt.', MAX_NAME);
+  const args = optionalObject(p, 'arguments', 'prompt.');
+  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'prompt.arguments');
+  return { name, arguments: args };
+}
+
+function parseCompletion(raw: Record<string, unknown>, limits: LimitsConfig): CompletionSubject {
+  const c = requireObject(raw, 'completion', '');
+  onlyKeys(c, ['ref', 'argument', 'context'], 'completion.');
+  const ref = requireObject(c, 'ref', 'completion.');
+  onlyKeys(ref, ['type', 'name', 'uri'], 'completion.ref.');
+  const type = ref.type;
+  let parsedRef: CompletionSubject['ref'];
+  if (type === 'ref/prompt') {
+    if (ref.uri !== undefined) bad('invalid_request', 'completion.ref.uri is only for "ref/resource"');
+    parsedRef = { type, name: requireString(ref, 'name', 'completion.ref.', MAX_NAME) };
+  } else if (type === 'ref/resource') {
+    if (ref.name !== undefined) bad('invalid_request', 'completion.ref.name is only for "ref/prompt"');
+    parsedRef = { type, uri: requireString(ref, 'uri', 'completion.ref.', MAX_URI) };
+  } else {
+    bad('invalid_request', 'completion.ref.type must be "ref/prompt" or "ref/resource"');
+  }
+  const arg = requireObject(c, 'argument', 'completion.');
+  onlyKeys(arg, ['name', 'value'], 'completion.argument.');
+  const argument = { name: requireString(arg, 'name', 'completion.argument.', MAX_NAME), value: requireString(arg, 'value', 'completion.argument.', MAX_VALUE) };
+  const ctx = optionalObject(c, 'context', 'completion.');
+  onlyKeys(ctx, ['arguments'], 'completion.context.');
+  const ctxArgs = optionalObject(ctx, 'arguments', 'completion.context.');
+  checkJsonBounds(ctxArgs, limits.arguments_depth, limits.arguments_nodes, 'completion.context.arguments');
+  return { ref: parsedRef, argument, context: { arguments: ctxArgs } };
+}
+
+/** The one subject field each action (and list kind) carries. */
+const SUBJECT: Record<Exclude<DecisionAction, 'list'> | `list:${ListKind}`, 'tool' | 'resource' | 'prompt' | 'completion'> = {
+  call: 'tool',
+  read_resource: 'resource',
+  get_prompt: 'prompt',
+  complete: 'completion',
+  'list:tool': 'tool',
+  'list:resource': 'resource',
+  'list:prompt': 'prompt',
+};
+
 /**
  * Validates a decision body by hand: this route is the hot path, and
  * per-request class-transformer + class-validator cost several times the rest
@@ -86,20 +204,40 @@ function tokenOf(b: Record<string, unknown>, limits: LimitsConfig): string {
  */
 export function parseDecisionRequest(raw: unknown, limits: LimitsConfig): DecisionRequest {
   const b = body(raw);
-  onlyKeys(b, ['token', 'server', 'action', 'tool'], '');
+  onlyKeys(b, ['token', 'server', 'action', 'kind', 'tool', 'resource', 'prompt', 'completion'], '');
   const server = requireString(b, 'server', '', MAX_NAME);
   const action = b.action ?? 'call';
-  if (action !== 'call' && action !== 'list') bad('invalid_request', 'action must be "call" or "list"');
-  if (b.tool === undefined) bad('invalid_request', 'tool is required');
-  if (!isPlainObject(b.tool)) bad('invalid_request', 'tool must be an object');
-  const tool = b.tool;
-  onlyKeys(tool, ['name', 'arguments', 'annotations'], 'tool.');
-  const name = requireString(tool, 'name', 'tool.', MAX_NAME);
-  const args = optionalObject(tool, 'arguments', 'tool.');
-  const annotations = optionalObject(tool, 'annotations', 'tool.');
-  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'tool.arguments');
-  checkJsonBounds(annotations, 4, 256, 'tool.annotations');
-  return { token: tokenOf(b, limits), server, action, tool: { name, arguments: args, annotations } };
+  if (!DECISION_ACTIONS.includes(action as DecisionAction)) bad('invalid_request', `action must be one of ${DECISION_ACTIONS.join(', ')}`);
+  let kind: ListKind | undefined;
+  if (action === 'list') {
+    kind = (b.kind ?? 'tool') as ListKind;
+    if (!LIST_KINDS.includes(kind)) bad('invalid_request', `kind must be one of ${LIST_KINDS.join(', ')}`);
+  } else if (b.kind !== undefined) {
+    bad('invalid_request', 'kind is only for action "list"');
+  }
+  const subject = SUBJECT[kind ? (`list:${kind}` as const) : (action as Exclude<DecisionAction, 'list'>)];
+  // A field of another action is refused rather than ignored: the caller meant something else.
+  if (subject !== 'tool' && b.tool !== undefined) misplaced('tool', action, kind);
+  if (subject !== 'resource' && b.resource !== undefined) misplaced('resource', action, kind);
+  if (subject !== 'prompt' && b.prompt !== undefined) misplaced('prompt', action, kind);
+  if (subject !== 'completion' && b.completion !== undefined) misplaced('completion', action, kind);
+  const token = tokenOf(b, limits);
+  const a = action as DecisionAction;
+  // One object literal per shape keeps the hot path (action "call") monomorphic.
+  switch (subject) {
+    case 'tool':
+      return kind ? { token, server, action: a, kind, tool: parseTool(b, limits) } : { token, server, action: a, tool: parseTool(b, limits) };
+    case 'resource':
+      return kind ? { token, server, action: a, kind, resource: parseResource(b) } : { token, server, action: a, resource: parseResource(b) };
+    case 'prompt':
+      return kind ? { token, server, action: a, kind, prompt: parsePrompt(b, limits) } : { token, server, action: a, prompt: parsePrompt(b, limits) };
+    default:
+      return { token, server, action: a, completion: parseCompletion(b, limits) };
+  }
+}
+
+function misplaced(field: string, action: unknown, kind: ListKind | undefined): never {
+  bad('invalid_request', `${field} is not a field of action "${String(action)}"${kind ? ` with kind "${kind}"` : ''}`);
 }
 
 /** Validates a tools/list filtering body. */
@@ -107,17 +245,45 @@ export function parseToolsRequest(raw: unknown, limits: LimitsConfig): ToolsRequ
   const b = body(raw);
   onlyKeys(b, ['token', 'server', 'tools'], '');
   const server = requireString(b, 'server', '', MAX_NAME);
-  if (b.tools === undefined) bad('invalid_request', 'tools is required');
-  if (!Array.isArray(b.tools)) bad('invalid_request', 'tools must be an array');
-  if (b.tools.length > limits.tools_per_list) bad('invalid_request', `tools has more than ${limits.tools_per_list} entries`);
-  const tools = b.tools.map((t, i) => {
-    const where = `tools[${i}].`;
-    if (!isPlainObject(t)) bad('invalid_request', `tools[${i}] must be an object`);
-    onlyKeys(t, ['name', 'annotations', 'description', 'inputSchema', 'title', 'outputSchema'], where);
-    const name = requireString(t, 'name', where, MAX_NAME);
-    const annotations = optionalObject(t, 'annotations', where);
+  return { token: tokenOf(b, limits), server, tools: parseItems(b, 'tools', 'tool', limits).map((i) => ({ name: i.id, annotations: i.annotations })) };
+}
+
+/** The MCP fields each kind of listed item may carry, so a server can forward its list as is. */
+const ITEM_FIELDS: Record<ListKind, readonly string[]> = {
+  tool: ['name', 'annotations', 'description', 'inputSchema', 'title', 'outputSchema', 'icons', '_meta'],
+  resource: ['uri', 'name', 'annotations', 'description', 'title', 'mimeType', 'size', 'icons', '_meta'],
+  prompt: ['name', 'arguments', 'description', 'title', 'icons', '_meta'],
+};
+
+function parseItems(b: Record<string, unknown>, key: string, kind: ListKind, limits: LimitsConfig): ListRequest['items'] {
+  const list = b[key];
+  if (list === undefined) bad('invalid_request', `${key} is required`);
+  if (!Array.isArray(list)) bad('invalid_request', `${key} must be an array`);
+  if (list.length > limits.tools_per_list) bad('invalid_request', `${key} has more than ${limits.tools_per_list} entries`);
+  return list.map((t: unknown, i) => {
+    const where = `${key}[${i}].`;
+    if (!isPlainObject(t)) bad('invalid_request', `${key}[${i}] must be an object`);
+    onlyKeys(t, ITEM_FIELDS[kind], where);
+    const id = kind === 'resource' ? requireString(t, 'uri', where, MAX_URI) : requireString(t, 'name', where, MAX_NAME);
+    const annotations = kind === 'prompt' ? {} : optionalObject(t, 'annotations', where);
     checkJsonBounds(annotations, 4, 256, `${where}annotations`);
-    return { name, annotations };
+    return { id, annotations };
   });
-  return { token: tokenOf(b, limits), server, tools };
+}
+
+/** Validates a `POST /v1/decisions/list` body. */
+export function parseListRequest(raw: unknown, limits: LimitsConfig): ListRequest {
+  const b = body(raw);
+  onlyKeys(b, ['token', 'server', 'kind', 'items'], '');
+  const server = requireString(b, 'server', '', MAX_NAME);
+  const kind = b.kind;
+  if (!LIST_KINDS.includes(kind as ListKind)) bad('invalid_request', `kind must be one of ${LIST_KINDS.join(', ')}`);
+  return { token: tokenOf(b, limits), server, kind: kind as ListKind, items: parseItems(b, 'items', kind as ListKind, limits) };
+}
+
+/** Validates a `POST /v1/decisions/authenticate` body. */
+export function parseAuthenticateRequest(raw: unknown, limits: LimitsConfig): AuthenticateRequest {
+  const b = body(raw);
+  onlyKeys(b, ['token', 'server'], '');
+  return { token: tokenOf(b, limits), server: requireString(b, 'server', '', MAX_NAME) };
 }

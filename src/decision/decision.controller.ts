@@ -3,9 +3,11 @@ import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiServiceUnavailableRes
 import { ToolgateConfig } from '../config/config.schema.js';
 import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { callerName } from './decision.routes.js';
-import { parseDecisionRequest, parseToolsRequest } from './decision-request.js';
+import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
 import {
+  AuthenticateRequestDto,
   DecisionRequestDto,
+  ListRequestDto,
   DecisionResponseDto,
   ErrorResponseDto,
   ToolsRequestDto,
@@ -14,8 +16,10 @@ import {
 import { DecisionService, type DecisionResult, type ToolsResult } from './decision.service.js';
 
 /**
- * The decision API MCP servers call on every tools/call and tools/list.
- * In the running service these two routes are served by the equivalent plain
+ * The decision API MCP servers call on every request: decisions (tools/call,
+ * resources/read, prompts/get, completion/complete), list filters, and
+ * authentication of the requests no policy action covers.
+ * In the running service these routes are served by the equivalent plain
  * Fastify handlers of decision.routes.ts (installed by createApp); this
  * controller declares them for Nest's routing table and the OpenAPI document,
  * and serves them when the app is built without createApp.
@@ -47,5 +51,25 @@ export class DecisionController {
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
   tools(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
     return this.decisions.filterTools(parseToolsRequest(body, this.config.limits), callerName(req.caller));
+  }
+
+  @Post('list')
+  @HttpCode(200)
+  @ApiBody({ type: ListRequestDto })
+  @ApiOkResponse({ type: ToolsResponseDto, description: '`allowed` holds the names (tools, prompts) or URIs (resources) the caller may see.' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
+  list(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
+    return this.decisions.filterList(parseListRequest(body, this.config.limits), callerName(req.caller));
+  }
+
+  @Post('authenticate')
+  @HttpCode(200)
+  @ApiBody({ type: AuthenticateRequestDto })
+  @ApiOkResponse({ type: DecisionResponseDto, description: 'allow: true when the token verifies for the server; otherwise the same deny as a decision.' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto })
+  @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
+  authenticate(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<DecisionResult> {
+    return this.decisions.authenticate(parseAuthenticateRequest(body, this.config.limits), callerName(req.caller));
   }
 }

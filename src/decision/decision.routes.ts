@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { answerFor } from '../common/error.filter.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
-import { parseDecisionRequest, parseToolsRequest } from './decision-request.js';
+import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
 import { DecisionService } from './decision.service.js';
 
 export function callerName(c: Caller | undefined): string {
@@ -18,7 +18,8 @@ interface Deps {
 }
 
 /**
- * The two hot routes (POST /v1/decisions and /v1/decisions/tools) run as plain
+ * The hot routes (POST /v1/decisions, /v1/decisions/tools, /v1/decisions/list
+ * and /v1/decisions/authenticate: an MCP server calls one per request) run as plain
  * Fastify handlers. Nest still declares them (DecisionController: routing table,
  * OpenAPI), but its per-request pipeline (execution context, guard and filter
  * resolution, param factories) measured ~25% of a decision's HTTP cost, so an
@@ -55,13 +56,17 @@ export function installFastDecisionRoutes(fastify: FastifyInstance, deps: () => 
     };
   const decide = route((d, body, caller) => d.decisions.decide(parseDecisionRequest(body, d.config.limits), caller));
   const tools = route((d, body, caller) => d.decisions.filterTools(parseToolsRequest(body, d.config.limits), caller));
+  const handlers: Record<string, RouteOptions['handler']> = {
+    '/v1/decisions': decide,
+    '/v1/decisions/tools': tools,
+    '/v1/decisions/list': route((d, body, caller) => d.decisions.filterList(parseListRequest(body, d.config.limits), caller)),
+    '/v1/decisions/authenticate': route((d, body, caller) => d.decisions.authenticate(parseAuthenticateRequest(body, d.config.limits), caller)),
+  };
   const done = new Set<string>();
   swapped.set(fastify, done);
   fastify.addHook('onRoute', (route: RouteOptions) => {
-    if (route.method !== 'POST') return;
-    if (route.url === '/v1/decisions') route.handler = decide;
-    else if (route.url === '/v1/decisions/tools') route.handler = tools;
-    else return;
+    if (route.method !== 'POST' || !Object.hasOwn(handlers, route.url)) return;
+    route.handler = handlers[route.url];
     done.add(`POST ${route.url}`);
   });
 }

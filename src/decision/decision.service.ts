@@ -12,7 +12,7 @@ import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
-import type { DecisionRequest, ToolsRequest } from './decision-request.js';
+import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
 /** What `POST /v1/decisions` answers. */
@@ -41,6 +41,28 @@ interface PolicyAnswer {
   allow: boolean;
   reasons: string[];
   requiredScopes: string[];
+}
+
+/**
+ * The policy input fields of a request besides claims, scopes and time
+ * (README, "Policy contract"): the action, `kind` for lists, and the one
+ * subject field the action carries.
+ */
+function subjectInput(req: DecisionRequest): Record<string, unknown> {
+  const input: Record<string, unknown> = { server: req.server, action: req.action };
+  if (req.kind) input.kind = req.kind;
+  if (req.tool) input.tool = req.tool;
+  if (req.resource) input.resource = req.resource;
+  if (req.prompt) input.prompt = req.prompt;
+  if (req.completion) input.completion = req.completion;
+  return input;
+}
+
+/** The subject of one listed item, as `action: "list"` sees it. */
+function listedSubject(kind: ListKind, id: string, annotations: Record<string, unknown>): Record<string, unknown> {
+  if (kind === 'tool') return { tool: { name: id, arguments: {}, annotations } };
+  if (kind === 'resource') return { resource: { uri: id } };
+  return { prompt: { name: id, arguments: {} } };
 }
 
 function isStringArray(v: unknown): v is string[] {
@@ -84,7 +106,7 @@ export class DecisionService {
     return active;
   }
 
-  /** Decides one tool call (or one tool's visibility with action "list"). */
+  /** Decides one request: a tool call, resource read, prompt get, completion, or one item's visibility ("list"). */
   async decide(req: DecisionRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
     const started = performance.now();
     const server = this.server(req.server);
@@ -94,7 +116,7 @@ export class DecisionService {
     const now = Date.now();
     let token: VerifiedToken | undefined;
     let verified = started;
-    let input: Record<string, unknown> = { server: req.server, action: req.action, tool: req.tool, time: new Date(now).toISOString() };
+    let input: Record<string, unknown> = { ...subjectInput(req), time: new Date(now).toISOString() };
     let answer: unknown;
     let result: DecisionResult;
     try {
@@ -123,7 +145,16 @@ export class DecisionService {
   }
 
   /** Filters a tools/list answer to the tools this caller may see. */
-  async filterTools(req: ToolsRequest, requestedBy = 'anonymous'): Promise<ToolsResult> {
+  filterTools(req: ToolsRequest, requestedBy = 'anonymous'): Promise<ToolsResult> {
+    const items = req.tools.map((t) => ({ id: t.name, annotations: t.annotations }));
+    return this.filterList({ token: req.token, server: req.server, kind: 'tool', items }, requestedBy, 'tools');
+  }
+
+  /**
+   * Filters a tools/list, resources/list or prompts/list answer to the items
+   * this caller may see: each item is evaluated with action "list" and the kind.
+   */
+  async filterList(req: ListRequest, requestedBy = 'anonymous', eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
     const started = performance.now();
     const server = this.server(req.server);
     const active = this.activePolicy();
@@ -135,14 +166,13 @@ export class DecisionService {
     try {
       token = await this.tokens.verify(req.token, server);
       const allowed: string[] = [];
-      for (const t of req.tools) {
-        const tool = { name: t.name, arguments: {}, annotations: t.annotations };
-        const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', tool, time };
+      for (const item of req.items) {
+        const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
         try {
-          if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(t.name);
+          if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
         } catch (e) {
-          // Fail closed per tool: a tool whose visibility cannot be decided is hidden.
-          this.log.warn(`tools/list evaluation failed for ${t.name}: ${describeThrown(e)}`);
+          // Fail closed per item: an item whose visibility cannot be decided is hidden.
+          this.log.warn(`list evaluation failed for ${req.kind} ${item.id}: ${describeThrown(e)}`);
         }
       }
       out = { decision_id: decisionId, allowed, revision: active.revision };
@@ -152,18 +182,54 @@ export class DecisionService {
       out = { decision_id: decisionId, allowed: [], revision: active.revision, code: d.code, http_status: d.http_status, www_authenticate: d.www_authenticate, reasons: d.reasons };
     }
     const done = performance.now();
-    this.record('tools', out.code === undefined, out.code, started, done);
+    this.record(eventKind, out.code === undefined, out.code, started, done);
     if (this.audit.enabled) {
-      const input: Record<string, unknown> = { server: req.server, action: 'list', tools: req.tools.map((t) => t.name), time };
+      const ids = req.items.map((t) => t.id);
+      const input: Record<string, unknown> =
+        eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
       if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
-      const event = this.event('tools', decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
+      const event = this.event(eventKind, decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
         timer_server_handler_ns: Math.round((done - started) * 1e6),
       });
       event.outcome.allowed = out.allowed;
       this.audit.record(event, active.policy);
     }
     return out;
+  }
+
+  /**
+   * Authenticates a request that no policy action covers (initialize, ping,
+   * notifications, the list methods before filtering): the token must verify
+   * for this server, exactly as for a decision, but no policy is evaluated.
+   * A policy must still be active, so an unready toolgate refuses everything.
+   */
+  async authenticate(req: AuthenticateRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
+    const started = performance.now();
+    const server = this.server(req.server);
+    const active = this.activePolicy();
+    const decisionId = randomUUID();
+    const now = Date.now();
+    let token: VerifiedToken | undefined;
+    let result: DecisionResult;
+    try {
+      token = await this.tokens.verify(req.token, server);
+      result = { decision_id: decisionId, allow: true, reasons: [], revision: active.revision };
+    } catch (e) {
+      if (e instanceof RevokedTokenError) token = e.token;
+      result = this.denyFor(e, decisionId, active.revision, server);
+    }
+    const done = performance.now();
+    this.record('authenticate', result.allow, result.code, started, done);
+    // Only refusals are logged: a log line per ping or initialize would drown the decisions.
+    if (this.audit.enabled && !result.allow) {
+      const input = { server: req.server, action: 'authenticate', time: new Date(now).toISOString() };
+      this.audit.record(
+        this.event('authenticate', decisionId, now, input, undefined, result, active, requestedBy, req.token, token, { timer_token_verify_ns: Math.round((done - started) * 1e6) }),
+        active.policy,
+      );
+    }
+    return result;
   }
 
   private checkAnswer(out: unknown): PolicyAnswer {

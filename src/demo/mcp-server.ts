@@ -1,12 +1,16 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import type { Decider } from '../mcp/decider.js';
-import { createMcpGuard, guardToolList, type McpGuardOptions } from '../mcp/guard.js';
+import { createMcpGuard, guardLists, type McpGuardOptions } from '../mcp/guard.js';
 
-/** One tool handler invocation (the demo's stand-in for a real side effect). */
+/**
+ * One handler invocation (the demo's stand-in for a real side effect): a
+ * tool by name, or `resources/read`, `prompts/get`, `completion/complete`.
+ */
 export interface ToolInvocation {
   tool: string;
   args: Record<string, unknown>;
@@ -45,7 +49,34 @@ function buildServer(invocations: ToolInvocation[], decider: Decider | undefined
     { description: 'Deploy a service.', inputSchema: { service: z.string(), environment: z.enum(['staging', 'production']) } },
     async (args) => ran('deploy.trigger', args, `deploying ${args.service} to ${args.environment}`),
   );
-  if (decider) guardToolList(server, decider, serverId);
+  // Two resources: the handbook is in the reference catalog, the salaries are
+  // not, so the guard must deny reading them and hide them from the list.
+  for (const [name, uri, text] of [
+    ['refund-handbook', 'docs://handbook/refunds', 'Refunds up to 100 USD need no approval.'],
+    ['salaries', 'docs://internal/salaries', 'confidential'],
+  ] as const) {
+    server.registerResource(name, uri, { mimeType: 'text/plain' }, async (u) => {
+      invocations.push({ tool: 'resources/read', args: { uri: u.href } });
+      return { contents: [{ uri: u.href, text }] };
+    });
+  }
+  server.registerPrompt(
+    'refund_reply',
+    {
+      description: "Draft a reply to a customer's refund request.",
+      argsSchema: {
+        order_id: completable(z.string(), (value) => {
+          invocations.push({ tool: 'completion/complete', args: { value } });
+          return ['o-1', 'o-2', 'o-3'].filter((o) => o.startsWith(value));
+        }),
+      },
+    },
+    (args) => {
+      invocations.push({ tool: 'prompts/get', args });
+      return { messages: [{ role: 'user', content: { type: 'text', text: `Draft a friendly reply about the refund of order ${args.order_id}.` } }] };
+    },
+  );
+  if (decider) guardLists(server, decider, serverId);
   return server;
 }
 
@@ -62,7 +93,8 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
 }
 
 /**
- * The demo MCP server: four tools a real team would guard, on Streamable HTTP
+ * The demo MCP server: four tools a real team would guard, two resources and
+ * a prompt with argument completion, on Streamable HTTP
  * (stateless), protected by the toolgate guard. `metadata.resource` must be
  * this server's URL (e.g. http://127.0.0.1:3000/mcp).
  */

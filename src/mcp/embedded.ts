@@ -1,18 +1,49 @@
 import { AuditService } from '../audit/audit.service.js';
+import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
-import { parseDecisionRequest, parseToolsRequest } from '../decision/decision-request.js';
-import { DecisionService } from '../decision/decision.service.js';
+import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from '../decision/decision-request.js';
+import { DecisionService, type DecisionResult, type ToolsResult } from '../decision/decision.service.js';
 import { MetricsService } from '../health/metrics.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { TokenService } from '../token/token.service.js';
-import type { Decider } from './decider.js';
+import { denial, listDenial, type Decider } from './decider.js';
+
+/**
+ * What toolgate's HTTP API would have answered for a thrown error, as a deny
+ * (the same code HttpDecider gets from the API): a malformed request keeps
+ * its 400 code, a missing policy is `policy_unavailable` (503), and anything
+ * else, a bug, is `toolgate_unavailable` (503) as a 500 is over HTTP.
+ */
+export function denialForThrown(e: unknown): DecisionResult {
+  if (e instanceof BadRequestError) return denial(e.code, 400, e.message);
+  if (e instanceof PolicyUnavailableError) return denial(e.code, 503, e.message);
+  return denial('toolgate_unavailable', 503, `toolgate failed: ${describeThrown(e)}`);
+}
+
+async function total(run: () => Promise<DecisionResult>): Promise<DecisionResult> {
+  try {
+    return await run();
+  } catch (e) {
+    return denialForThrown(e);
+  }
+}
+
+async function totalList(run: () => Promise<ToolsResult>): Promise<ToolsResult> {
+  try {
+    return await run();
+  } catch (e) {
+    return listDenial(denialForThrown(e));
+  }
+}
 
 /**
  * The toolgate engine inside the MCP server's own process: the same
  * PolicyStore (build or bundle, hot reload, last-known-good), token
  * verification, revocation, decision logs and DecisionService the service
- * runs, from the same configuration, without an HTTP hop.
+ * runs, from the same configuration, without an HTTP hop. Like HttpDecider
+ * it never throws into the MCP server: errors become denies with the codes
+ * the HTTP API would give.
  */
 export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Decider & { store: PolicyStore; revocations: RevocationService }> {
   const metrics = new MetricsService();
@@ -23,11 +54,14 @@ export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Dec
   const decisions = new DecisionService(config, store, tokens, metrics, audit);
   await store.onApplicationBootstrap();
   await revocations.onApplicationBootstrap();
+  const limits = config.limits;
   return {
     store,
     revocations,
-    decide: (req) => decisions.decide(parseDecisionRequest(req, config.limits), 'embedded'),
-    filterTools: (req) => decisions.filterTools(parseToolsRequest(req, config.limits), 'embedded'),
+    decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), 'embedded')),
+    authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), 'embedded')),
+    filterTools: (req) => totalList(() => decisions.filterTools(parseToolsRequest(req, limits), 'embedded')),
+    filterList: (req) => totalList(() => decisions.filterList(parseListRequest(req, limits), 'embedded')),
     async close() {
       await store.onApplicationShutdown();
       await revocations.onApplicationShutdown();

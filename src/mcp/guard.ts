@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { Decider } from './decider.js';
+import type { DecisionResult } from '../decision/decision.service.js';
+import type { Decider, GuardDecisionRequest } from './decider.js';
+import { HEADER_MISMATCH, headerMismatch } from './request-headers.js';
 
 /** Options of the MCP guard for one protected MCP server. */
 export interface McpGuardOptions {
@@ -19,6 +21,11 @@ interface AuthInfo {
   extra?: Record<string, unknown>;
 }
 
+type Message = { id?: unknown; method: string; params?: Record<string, unknown> };
+
+/** The MCP methods the guard decides before any handler runs. */
+export const DECIDED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete'];
+
 function bearer(req: IncomingMessage): string {
   const h = req.headers.authorization;
   return h && /^Bearer\s+/i.test(h) ? h.replace(/^Bearer\s+/i, '').trim() : '';
@@ -28,18 +35,92 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
+function rpcError(res: ServerResponse, status: number, id: unknown, code: number, message: string, data?: unknown, headers: Record<string, string> = {}): void {
+  json(res, status, { jsonrpc: '2.0', id: id ?? null, error: data === undefined ? { code, message } : { code, message, data } }, headers);
+}
+
 function metadataPath(resource: string): string {
   const p = new URL(resource).pathname.replace(/\/$/, '');
   return `/.well-known/oauth-protected-resource${p === '/' ? '' : p}`;
 }
 
+function isDecided(m: unknown): m is Message {
+  return !!m && typeof m === 'object' && DECIDED_METHODS.includes((m as { method?: unknown }).method as string);
+}
+
+function objectOr(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/**
+ * The decision request for one decided message. Values are passed on as the
+ * client sent them (not coerced): toolgate refuses a malformed one with a 400
+ * code, so the guard never decides on something other than what would run.
+ */
+export function decisionRequestFor(m: Message, token: string, server: string): GuardDecisionRequest {
+  const p = objectOr(m.params) ?? {};
+  const base = { token, server };
+  switch (m.method) {
+    case 'tools/call':
+      return { ...base, action: 'call', tool: { name: p.name as string, arguments: p.arguments as Record<string, unknown> } };
+    case 'resources/read':
+      return { ...base, action: 'read_resource', resource: { uri: p.uri as string } };
+    case 'prompts/get':
+      return { ...base, action: 'get_prompt', prompt: { name: p.name as string, arguments: p.arguments as Record<string, unknown> } };
+    default: {
+      // completion/complete: only the fields the contract knows (PromptReference may carry a title).
+      const ref = objectOr(p.ref) ?? {};
+      const arg = objectOr(p.argument) ?? {};
+      const context = objectOr(p.context);
+      return {
+        ...base,
+        action: 'complete',
+        completion: {
+          ref: { type: ref.type as string, name: ref.name as string | undefined, uri: ref.uri as string | undefined },
+          argument: { name: arg.name as string, value: arg.value as string },
+          ...(context ? { context: { arguments: context.arguments as Record<string, unknown> } } : {}),
+        },
+      };
+    }
+  }
+}
+
+/**
+ * Answers a deny for one decided message. A token problem or missing scope
+ * goes out at the HTTP level with toolgate's status and WWW-Authenticate (so
+ * clients re-authenticate or step up); a malformed request is a 400 with
+ * Invalid params. A policy denial of a tool call is a tool result with
+ * `isError` (agents can explain and continue); of a resource read, prompt
+ * get or completion, a JSON-RPC Invalid params error (the code MCP uses for
+ * an unknown prompt or argument) whose data carries toolgate's code, the
+ * decision id and the reasons.
+ */
+function answerDeny(res: ServerResponse, m: Message, d: DecisionResult): void {
+  const why = `Denied by policy (decision ${d.decision_id}): ${d.reasons.join('; ')}`;
+  if (d.code === 'policy_denied' || d.code === 'policy_error') {
+    if (m.method === 'tools/call') {
+      json(res, 200, { jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: why }], isError: true } });
+    } else {
+      const data = { code: d.code, decision_id: d.decision_id, reasons: d.reasons };
+      rpcError(res, 200, m.id, d.code === 'policy_denied' ? -32602 : -32603, why, data);
+    }
+    return;
+  }
+  const status = d.http_status ?? 403;
+  const headers: Record<string, string> = d.www_authenticate ? { 'www-authenticate': d.www_authenticate } : {};
+  rpcError(res, status, m.id, status === 400 ? -32602 : -32001, d.reasons.join('; ') || d.code || 'denied', { code: d.code }, headers);
+}
+
 /**
  * HTTP-level guard for an MCP server on Streamable HTTP. Call `handle` before
- * the transport: it serves the RFC 9728 document, answers 401/403 with the
- * `WWW-Authenticate` toolgate chose, decides every `tools/call` before any
- * handler runs (a policy denial comes back as a tool error carrying the
- * reasons, so agents can explain and continue), and sets `req.auth` for the
- * SDK. Returns true when it has answered the request itself.
+ * the transport with the parsed JSON body: it serves the RFC 9728 document,
+ * refuses a POST without a parsed body (the SDK would read the raw stream and
+ * run it undecided), refuses Mcp-Method/Mcp-Name headers that disagree with
+ * the body (MCP 2026-07-28 HeaderMismatch), refuses batches carrying a
+ * decided method, decides every tools/call, resources/read, prompts/get and
+ * completion/complete before any handler runs, authenticates everything else,
+ * and sets `req.auth` for the SDK. Returns true when it has answered the
+ * request itself.
  */
 export function createMcpGuard(opts: McpGuardOptions) {
   const wellKnown = metadataPath(opts.metadata.resource);
@@ -51,41 +132,42 @@ export function createMcpGuard(opts: McpGuardOptions) {
         return true;
       }
       const token = bearer(req);
-      const messages = Array.isArray(body) ? body : [body];
-      const calls = messages.filter((m): m is { id: unknown; method: string; params?: { name?: unknown; arguments?: unknown } } => !!m && typeof m === 'object' && (m as { method?: unknown }).method === 'tools/call');
-      if (calls.length > 1 || (calls.length === 1 && Array.isArray(body))) {
-        json(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'batched tools/call requests are not accepted' } });
-        return true;
-      }
-      if (calls.length === 1) {
-        const call = calls[0];
-        const args = call.params?.arguments;
-        const d = await opts.decider.decide({
-          token,
-          server: opts.serverId,
-          action: 'call',
-          tool: { name: String(call.params?.name ?? ''), arguments: args && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {} },
-        });
-        if (d.allow) {
-          req.auth = { token, clientId: '', scopes: [], extra: { decision_id: d.decision_id, revision: d.revision } };
-          return false;
-        }
-        if (d.code === 'policy_denied' || d.code === 'policy_error') {
-          // The handler never runs; the agent sees why and can continue.
-          json(res, 200, {
-            jsonrpc: '2.0',
-            id: call.id,
-            result: { content: [{ type: 'text', text: `Denied by policy (decision ${d.decision_id}): ${d.reasons.join('; ')}` }], isError: true },
-          });
+      let decided: Message | undefined;
+      if (req.method === 'POST') {
+        // Fail closed: with no parsed body the SDK parses the stream itself, after the guard.
+        if (body === undefined || body === null) {
+          rpcError(res, 400, null, -32700, 'Parse error: the request has no JSON body');
           return true;
         }
-        json(res, d.http_status ?? 403, { jsonrpc: '2.0', id: call.id, error: { code: -32001, message: d.reasons.join('; ') || d.code } }, d.www_authenticate ? { 'www-authenticate': d.www_authenticate } : {});
-        return true;
+        const messages: unknown[] = Array.isArray(body) ? body : [body];
+        for (const m of messages) {
+          const mismatch = headerMismatch(req, m);
+          if (mismatch) {
+            rpcError(res, 400, (m as { id?: unknown }).id, HEADER_MISMATCH, mismatch);
+            return true;
+          }
+        }
+        const calls = messages.filter(isDecided);
+        if (calls.length > 0 && Array.isArray(body)) {
+          rpcError(res, 400, null, -32600, `batches carrying ${DECIDED_METHODS.join(', ')} are not accepted`);
+          return true;
+        }
+        decided = calls[0];
+      }
+      if (decided) {
+        const d = await opts.decider.decide(decisionRequestFor(decided, token, opts.serverId));
+        if (!d.allow) {
+          answerDeny(res, decided, d);
+          return true;
+        }
+        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: d.decision_id, revision: d.revision } };
+        return false;
       }
       // Every other request is authenticated too: sessions are never authentication.
-      const t = await opts.decider.filterTools({ token, server: opts.serverId, tools: [] });
-      if (t.code) {
-        json(res, t.http_status ?? 401, { jsonrpc: '2.0', id: null, error: { code: -32001, message: (t.reasons ?? []).join('; ') || t.code } }, t.www_authenticate ? { 'www-authenticate': t.www_authenticate } : {});
+      const a = await opts.decider.authenticate({ token, server: opts.serverId });
+      if (!a.allow) {
+        const status = a.http_status ?? 401;
+        rpcError(res, status, null, status === 400 ? -32602 : -32001, a.reasons.join('; ') || a.code || 'denied', { code: a.code }, a.www_authenticate ? { 'www-authenticate': a.www_authenticate } : {});
         return true;
       }
       req.auth = { token, clientId: '', scopes: [] };
@@ -94,23 +176,44 @@ export function createMcpGuard(opts: McpGuardOptions) {
   };
 }
 
-type Handler = (request: unknown, extra: { authInfo?: { token?: string } }) => Promise<{ tools: { name: string; annotations?: Record<string, unknown> }[] }>;
+type ListHandler = (request: unknown, extra: { authInfo?: { token?: string } }) => Promise<Record<string, unknown>>;
+
+/** The list methods the guard filters, the result field holding the items, and the kind toolgate evaluates. */
+const LISTS = [
+  { method: 'tools/list', field: 'tools', kind: 'tool', id: 'name' },
+  { method: 'resources/list', field: 'resources', kind: 'resource', id: 'uri' },
+  { method: 'prompts/list', field: 'prompts', kind: 'prompt', id: 'name' },
+] as const;
 
 /**
- * Filters an McpServer's tools/list per caller through toolgate (action
- * "list"). Call after the tools are registered. The SDK keeps its handlers
- * in a private map; the guard wraps the one McpServer installed.
+ * Filters an McpServer's tools/list, resources/list and prompts/list per
+ * caller through toolgate (action "list" with kind tool, resource or
+ * prompt). Call after the tools, resources and prompts are registered; lists
+ * without a handler are skipped. The SDK keeps its handlers in a private map;
+ * the guard wraps the ones McpServer installed.
  */
-export function guardToolList(server: McpServer, decider: Decider, serverId: string): void {
-  const handlers = (server.server as unknown as { _requestHandlers: Map<string, Handler> })._requestHandlers;
-  const original = handlers.get('tools/list');
-  if (!original) throw new Error('register the tools before guarding tools/list');
-  handlers.set('tools/list', async (request, extra) => {
-    const all = await original(request, extra);
-    const token = extra.authInfo?.token ?? '';
-    const t = await decider.filterTools({ token, server: serverId, tools: all.tools.map((x) => ({ name: x.name, annotations: x.annotations })) });
-    const allowed = new Set(t.allowed);
-    // Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
-    return { ...all, tools: all.tools.filter((x) => allowed.has(x.name)), _meta: { cacheScope: 'private' } };
-  });
+export function guardLists(server: McpServer, decider: Decider, serverId: string): void {
+  const handlers = (server.server as unknown as { _requestHandlers: Map<string, ListHandler> })._requestHandlers;
+  if (!LISTS.some((l) => handlers.has(l.method))) throw new Error('register tools, resources or prompts before guarding the lists');
+  for (const l of LISTS) {
+    const original = handlers.get(l.method);
+    if (!original) continue;
+    handlers.set(l.method, async (request, extra) => {
+      const all = await original(request, extra);
+      const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
+      const token = extra.authInfo?.token ?? '';
+      const t = await decider.filterList({
+        token,
+        server: serverId,
+        kind: l.kind,
+        items: items.map((x) => ({ [l.id]: x[l.id] as string, ...(l.kind === 'prompt' ? {} : { annotations: x.annotations as Record<string, unknown> | undefined }) })),
+      });
+      const allowed = new Set(t.allowed);
+      // Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
+      return { ...all, [l.field]: items.filter((x) => allowed.has(x[l.id] as string)), _meta: { ...objectOr(all._meta), cacheScope: 'private' } };
+    });
+  }
 }
+
+/** @deprecated Use guardLists, which filters resources/list and prompts/list too. */
+export const guardToolList = guardLists;
