@@ -23,6 +23,18 @@ describe('builtins on maintained libraries', () => {
   });
   afterEach(() => ws.cleanup());
 
+  it('reads a bundle whose long, non-ASCII path opa writes with a PAX header (the old reader truncated it)', async () => {
+    // Go's archive/tar (inside `opa build`) keeps ustar's 100-byte name field for short ASCII
+    // paths and moves longer or non-ASCII ones into a PAX extended header.
+    const dir = `policies/${'nested-'.repeat(16)}/caf\u00e9`;
+    await ws.write(`${dir}/long.rego`, 'package long\n\nanswer := 42\n');
+    const built = await buildPolicyBundle({ policyDir: ws.policies, outDir: ws.out, runTests: false });
+    const rego = [...built.files.keys()].filter((k) => k.endsWith('/long.rego'));
+    expect(rego).toHaveLength(1);
+    expect(rego[0]).toContain(`${'nested-'.repeat(16)}/caf\u00e9/long.rego`);
+    expect(built.files.get(rego[0])!.toString('utf8')).toContain('answer := 42');
+  });
+
   it('graphql.is_valid refuses fields that cannot be merged (OverlappingFieldsCanBeMerged), for strings and AST objects', async () => {
     const policy = await load(ws, 'policies/gql/overlap.rego', [
       'package gql',
