@@ -62,6 +62,11 @@ export interface CertSpec {
   org?: string;
   issuer?: TestCert;
   ca?: boolean;
+  /** BasicConstraints pathLenConstraint of a CA. */
+  pathLen?: number;
+  /** NameConstraints of a CA: DNS subtrees permitted and excluded. */
+  permittedDns?: string[];
+  excludedDns?: string[];
   dns?: string[];
   uris?: string[];
   /** Extended key usage OIDs, e.g. 1.3.6.1.5.5.7.3.1 (server auth). */
@@ -74,7 +79,12 @@ export interface CertSpec {
 export function makeCert(spec: CertSpec): TestCert {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const exts: Buffer[] = [];
-  exts.push(seq(oid('2.5.29.19'), bool(true), octets(spec.ca ? seq(bool(true)) : seq())));
+  const pathLen = spec.pathLen === undefined ? [] : [int(spec.pathLen)];
+  exts.push(seq(oid('2.5.29.19'), bool(true), octets(spec.ca ? seq(bool(true), ...pathLen) : seq())));
+  if (spec.permittedDns || spec.excludedDns) {
+    const subtrees = (tag: number, names: string[] | undefined) => (names ? [tlv(tag, Buffer.concat(names.map((d) => seq(tlv(0x82, Buffer.from(d))))))] : []);
+    exts.push(seq(oid('2.5.29.30'), bool(true), octets(seq(...subtrees(0xa0, spec.permittedDns), ...subtrees(0xa1, spec.excludedDns)))));
+  }
   if (spec.ca) exts.push(seq(oid('2.5.29.15'), bool(true), octets(bits(Buffer.from([0x06])))));
   if (spec.eku) exts.push(seq(oid('2.5.29.37'), octets(seq(...spec.eku.map(oid)))));
   const san = [...(spec.dns ?? []).map((d) => tlv(0x82, Buffer.from(d))), ...(spec.uris ?? []).map((u) => tlv(0x86, Buffer.from(u)))];
