@@ -18,22 +18,32 @@ slug_ok := regex.find_n(\`^([a-z0-9]{1,20}-?){1,8}$\`, input.slug, 1) != []
 
 # METADATA
 # entrypoint: true
-result := {
+cf := {
   "deny": deny,
   "stripped": regex.replace(input.arg, \`\\p{Cf}\`, ""),
   "parts": regex.split(\`\\p{Cf}\`, input.arg),
-  "slug_ok": slug_ok,
-  "slug_parts": regex.split(\`-\`, input.slug),
-  "slug_schema": json.match_schema({"s": input.slug}, {"properties": {"s": {"pattern": "^([a-z0-9]{1,20}-?){1,8}$"}}})[0],
-  "slug_template": regex.template_match("id:{([a-z0-9]{1,20}-?){1,8}}", concat("", ["id:", input.slug]), "{", "}"),
+  "schema": json.match_schema({"v": input.arg}, {"properties": {"v": {"pattern": "^[^\\\\p{Cf}]*$"}}})[0],
+  "template": regex.template_match("x{[^\\\\p{Cf}]*}", concat("", ["x", input.arg]), "{", "}"),
+}
+
+# METADATA
+# entrypoint: true
+slug := {
+  "ok": slug_ok,
+  "parts": regex.split(\`-\`, input.slug),
+  "schema": json.match_schema({"s": input.slug}, {"properties": {"s": {"pattern": "^([a-z0-9]{1,20}-?){1,8}$"}}})[0],
+  "template": regex.template_match("id:{([a-z0-9]{1,20}-?){1,8}}", concat("", ["id:", input.slug]), "{", "}"),
+}
+
+# METADATA
+# entrypoint: true
+syntax := {
   "letters": regex.find_n(\`\\pL+\`, input.words, -1),
   "posix": regex.find_n(\`[[:alpha:]]+\`, input.words, -1),
   "quoted": regex.replace("a.*b a-b", \`\\Q.*\\E\`, "_"),
   "fold": regex.find_n(\`(?i)k+\`, "K\\u212ak", -1),
   "fold_greek": regex.find_n(\`(?i)σ+\`, "ΣΑΣ σας", -1),
   "counted": regex.find_n(\`[0-9]{2,3}\`, "1 12 1234 12345", -1),
-  "schema_cf": json.match_schema({"v": input.arg}, {"properties": {"v": {"pattern": "^[^\\\\p{Cf}]*$"}}})[0],
-  "template_cf": regex.template_match("x{[^\\\\p{Cf}]*}", concat("", ["x", input.arg]), "{", "}"),
   "backref": [x | x := regex.replace("aa", \`(a)\\1\`, "x")],
   "lookahead": [x | x := regex.split(\`a(?=b)\`, "ab")],
 }
@@ -52,33 +62,40 @@ describe('host regexes: RE2 syntax and linear time through the compiled policy',
 
   afterAll(() => ws.cleanup());
 
-  // 64 characters: far past what the backtracking engine finishes (45 took ~9 s there).
-  const hostileSlug = `${'a'.repeat(63)}!`;
+  // The engine before re2js took ~45 s on 64 characters, doubling with each one more:
+  // on it this test does not finish. Here the answers are computed and checked.
+  const hostileSlug = `${'a'.repeat(79)}!`;
   const goodSlug = 'release-2026-11-eu-west';
 
   it('a deny rule on \\p{Cf} fires on U+202E, and replace/split see the same character', () => {
-    const r = policy.evaluate('guard/result', { arg: 'invoice\u202Efdp.exe', slug: goodSlug, words: '' }, CTX) as Record<string, unknown>;
-    expect(r.deny).toEqual(['format characters in argument']);
-    expect(r.stripped).toBe('invoicefdp.exe');
-    expect(r.parts).toEqual(['invoice', 'fdp.exe']);
-    expect(r.schema_cf).toBe(false);
-    expect(r.template_cf).toBe(false);
-    const clean = policy.evaluate('guard/result', { arg: 'invoice.pdf', slug: goodSlug, words: '' }, CTX) as Record<string, unknown>;
-    expect(clean.deny).toEqual([]);
-    expect(clean.schema_cf).toBe(true);
-    expect(clean.template_cf).toBe(true);
+    expect(policy.evaluate('guard/cf', { arg: 'invoice\u202Efdp.exe' }, CTX)).toEqual({
+      deny: ['format characters in argument'],
+      stripped: 'invoicefdp.exe',
+      parts: ['invoice', 'fdp.exe'],
+      schema: false,
+      template: false,
+    });
+    expect(policy.evaluate('guard/cf', { arg: 'invoice.pdf' }, CTX)).toEqual({
+      deny: [],
+      stripped: 'invoice.pdf',
+      parts: ['invoice.pdf'],
+      schema: true,
+      template: true,
+    });
   });
 
   it('answers a counted-repetition pattern on a hostile argument, in every builtin that takes a pattern', () => {
-    const bad = policy.evaluate('guard/result', { arg: '', slug: hostileSlug, words: '' }, CTX) as Record<string, unknown>;
-    expect(bad).toMatchObject({ slug_ok: false, slug_schema: false, slug_template: false, slug_parts: [hostileSlug] });
-    const good = policy.evaluate('guard/result', { arg: '', slug: goodSlug, words: '' }, CTX) as Record<string, unknown>;
-    expect(good).toMatchObject({ slug_ok: true, slug_schema: true, slug_template: true, slug_parts: ['release', '2026', '11', 'eu', 'west'] });
+    expect(policy.evaluate('guard/slug', { slug: hostileSlug }, CTX)).toEqual({ ok: false, schema: false, template: false, parts: [hostileSlug] });
+    expect(policy.evaluate('guard/slug', { slug: goodSlug }, CTX)).toEqual({
+      ok: true,
+      schema: true,
+      template: true,
+      parts: ['release', '2026', '11', 'eu', 'west'],
+    });
   });
 
   it('reads \\pL, [[:alpha:]], \\Q…\\E, (?i) Unicode folding and counted repetition as RE2 does', () => {
-    const r = policy.evaluate('guard/result', { arg: '', slug: goodSlug, words: 'Ωmega café 42 naïve' }, CTX) as Record<string, unknown>;
-    expect(r).toMatchObject({
+    expect(policy.evaluate('guard/syntax', { words: 'Ωmega café 42 naïve' }, CTX)).toEqual({
       letters: ['Ωmega', 'café', 'naïve'],
       posix: ['mega', 'caf', 'na', 've'], // POSIX classes are ASCII in RE2
       quoted: 'a_b a-b',
