@@ -47,6 +47,14 @@ syntax := {
   "backref": [x | x := regex.replace("aa", \`(a)\\1\`, "x")],
   "lookahead": [x | x := regex.split(\`a(?=b)\`, "ab")],
 }
+
+# METADATA
+# entrypoint: true
+long := {
+  "units": [x | x := units.parse(input.digits)],
+  "duration": [x | x := time.parse_duration_ns(input.digits)],
+  "template": strings.render_template(input.template, {"x": "c"}),
+}
 `;
 
 describe('host regexes: RE2 syntax and linear time through the compiled policy', () => {
@@ -105,5 +113,14 @@ describe('host regexes: RE2 syntax and linear time through the compiled policy',
       backref: [],
       lookahead: [],
     });
+  });
+
+  it('keeps the fixed patterns of other host builtins linear on long inputs (units, durations, templates)', () => {
+    // Each took seconds to minutes before (quadratic backtracking in the number,
+    // duration and trim patterns); the answers are computed and checked here.
+    const n = 200_000;
+    const r = policy.evaluate('guard/long', { digits: `${'1'.repeat(n)}x`, template: `a${' '.repeat(n)}b {{- .x}}` }, CTX);
+    expect(r).toEqual({ units: [], duration: [], template: `a${' '.repeat(n)}bc` });
+    expect(policy.evaluate('guard/long', { digits: '1.5', template: 'a {{- .x}}' }, CTX)).toEqual({ units: [1.5], duration: [], template: 'ac' });
   });
 });
