@@ -69,6 +69,7 @@ const SCHEMAS: Array<{ doc: unknown; schema: unknown }> = [
   { doc: { a: 10 }, schema: { $schema: 'http://json-schema.org/draft-04/schema#', properties: { a: { maximum: 10, exclusiveMaximum: true } } } },
   { doc: { a: 1, x: 2 }, schema: { properties: { a: {} }, additionalProperties: false } },
   { doc: '[1, 1, 2]', schema: { uniqueItems: true, maxItems: 2 } },
+  { doc: [1, 1, { a: 1, b: 2 }, 1, { b: 2, a: 1 }, 'x'], schema: { uniqueItems: true } },
   { doc: '5', schema: { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 10 }] } },
   { doc: '5', schema: { oneOf: [{ type: 'integer' }, { minimum: 1 }] } },
   { doc: { a: 1, b: 'x' }, schema: { allOf: [{ properties: { a: { type: 'string' } } }, { properties: { b: { minLength: 3 } } }] } },

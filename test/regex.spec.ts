@@ -54,6 +54,7 @@ long := {
   "units": [x | x := units.parse(input.digits)],
   "duration": [x | x := time.parse_duration_ns(input.digits)],
   "template": strings.render_template(input.template, {"x": "c"}),
+  "unique": json.match_schema(input.items, {"uniqueItems": true}),
 }
 `;
 
@@ -115,12 +116,20 @@ describe('host regexes: RE2 syntax and linear time through the compiled policy',
     });
   });
 
-  it('keeps the fixed patterns of other host builtins linear on long inputs (units, durations, templates)', () => {
+  it('keeps other host builtins linear on long inputs (units, durations, templates, uniqueItems)', () => {
     // Each took seconds to minutes before (quadratic backtracking in the number,
     // duration and trim patterns); the answers are computed and checked here.
     const n = 200_000;
-    const r = policy.evaluate('guard/long', { digits: `${'1'.repeat(n)}x`, template: `a${' '.repeat(n)}b {{- .x}}` }, CTX);
-    expect(r).toEqual({ units: [], duration: [], template: `a${' '.repeat(n)}bc` });
-    expect(policy.evaluate('guard/long', { digits: '1.5', template: 'a {{- .x}}' }, CTX)).toEqual({ units: [1.5], duration: [], template: 'ac' });
+    // uniqueItems keys items by their JSON text: ajv's own pairwise check took a minute on 20,000 objects.
+    const items = [...Array.from({ length: 20_000 }, (_, i) => ({ id: i, tag: 'x' })), { tag: 'x', id: 7 }];
+    const r = policy.evaluate('guard/long', { digits: `${'1'.repeat(n)}x`, template: `a${' '.repeat(n)}b {{- .x}}`, items }, CTX);
+    const dup = { desc: 'array items[7,20000] must be unique', error: '(Root): array items[7,20000] must be unique', field: '(Root)', type: 'unique' };
+    expect(r).toEqual({ units: [], duration: [], template: `a${' '.repeat(n)}bc`, unique: [false, [dup]] });
+    expect(policy.evaluate('guard/long', { digits: '1.5', template: 'a {{- .x}}', items: [1, 2] }, CTX)).toEqual({
+      units: [1.5],
+      duration: [],
+      template: 'ac',
+      unique: [true, []],
+    });
   });
 });
