@@ -32,6 +32,8 @@ schema_results := [[verify(c), schema(c)] | some c in input.schemas]
 const PATTERNS = [
   '', 'a*', 'a+', 'x*', '^', '$', '\\b', '(a)|b', '.', '(?s).', '(?m)^\\w+$', '\\d+', '\\s+', '\\w+', '\\W',
   '(?U)a+', '[a-z]{2,3}', 'a{2}', '^([a-z0-9]{1,20}-?){1,8}$', '(?P<word>\\w+)', '(\\w+)@(\\w+)', '(?<n>b)(c)?',
+  // Go accepts a group name twice; `${n}` expands the first such group that took part.
+  '(?P<n>a)|(?P<n>b)', '(?P<n>x)?(?P<n>b)', '[(?P<n>a)](?P<n>a)',
   // RE2 syntax that JavaScript reads differently or not at all.
   '\\p{Cf}', '[\\p{Cf}\\p{Zs}]', '\\pL+', '\\PL', '\\p{Greek}+', '\\p{Lu}', '[[:alpha:]]+', '[[:^digit:]]+', '[[:punct:]]',
   '\\Q.*\\E', '\\Q(a)', '\\x{202E}', '[^\\x00-\\x7F]+', '\\z', '\\A.', '\\C',

@@ -13,22 +13,103 @@
  */
 import { RE2JS, type Matcher } from 're2js';
 
+/** A compiled pattern and its group names (Go allows a name twice; re2js does not, see uniqueNames). */
+interface Compiled {
+  re: RE2JS;
+  /** Group indices of each name, in pattern order. */
+  names: Map<string, number[]>;
+}
+
 /** Compiled patterns kept for reuse; bounded so hostile inputs cannot grow it without limit. */
 const CACHE_LIMIT = 512;
-const cache = new Map<string, RE2JS>();
+const cache = new Map<string, Compiled>();
 
-/** Compiles an RE2 pattern (cached, least recently used evicted first). Throws on a pattern RE2 refuses. */
-export function compileRe2(pattern: string): RE2JS {
+/** Index just past the character class that opens at i (`[…]`, POSIX `[:name:]` and escapes inside). */
+function classEnd(p: string, i: number): number {
+  let j = i + 1;
+  if (p[j] === '^') j++;
+  if (p[j] === ']') j++;
+  while (j < p.length && p[j] !== ']') {
+    if (p[j] === '\\') j += 2;
+    else if (p.startsWith('[:', j)) {
+      const e = p.indexOf(':]', j + 2);
+      j = e < 0 ? j + 1 : e + 2;
+    } else j++;
+  }
+  return j + 1;
+}
+
+/**
+ * Go's regexp accepts a group name used twice, re2js refuses it: the second and later
+ * uses are renamed to fresh names before compiling (`aliases` maps them back), so
+ * `names` keeps every index of the original name. Other patterns are left unchanged.
+ */
+function uniqueNames(p: string): { source: string; aliases: Map<string, string> } {
+  const aliases = new Map<string, string>();
+  if (!p.includes('<')) return { source: p, aliases };
+  const spans: Array<{ at: number; name: string }> = [];
+  for (let i = 0; i < p.length; ) {
+    if (p[i] === '\\') {
+      if (p[i + 1] === 'Q') {
+        const e = p.indexOf('\\E', i + 2);
+        i = e < 0 ? p.length : e + 2;
+      } else i += 2;
+    } else if (p[i] === '[') i = classEnd(p, i);
+    else {
+      const m = p[i] === '(' ? /^\(\?P?<([A-Za-z0-9_]+)>/.exec(p.slice(i, i + 256)) : null;
+      if (m) spans.push({ at: i + m[0].indexOf('<') + 1, name: m[1] });
+      i++;
+    }
+  }
+  const all = new Set(spans.map((x) => x.name));
+  if (all.size === spans.length) return { source: p, aliases };
+  const seen = new Set<string>();
+  let out = '';
+  let last = 0;
+  let k = 0;
+  for (const { at, name } of spans) {
+    if (!seen.has(name)) {
+      seen.add(name);
+      continue;
+    }
+    let fresh: string;
+    do fresh = `${name}_${++k}`;
+    while (all.has(fresh));
+    all.add(fresh);
+    aliases.set(fresh, name);
+    out += p.slice(last, at) + fresh;
+    last = at + name.length;
+  }
+  return { source: out + p.slice(last), aliases };
+}
+
+function compile(pattern: string): Compiled {
+  const { source, aliases } = uniqueNames(pattern);
+  const re = RE2JS.compile(source);
+  const names = new Map<string, number[]>();
+  for (const [n, idx] of Object.entries(re.namedGroups()).sort((a, b) => a[1] - b[1])) {
+    const original = aliases.get(n) ?? n;
+    names.set(original, [...(names.get(original) ?? []), idx]);
+  }
+  return { re, names };
+}
+
+function compiled(pattern: string): Compiled {
   const hit = cache.get(pattern);
   if (hit) {
     cache.delete(pattern);
     cache.set(pattern, hit);
     return hit;
   }
-  const re = RE2JS.compile(pattern);
+  const c = compile(pattern);
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-  cache.set(pattern, re);
-  return re;
+  cache.set(pattern, c);
+  return c;
+}
+
+/** Compiles an RE2 pattern (cached, least recently used evicted first). Throws on a pattern RE2 refuses. */
+export function compileRe2(pattern: string): RE2JS {
+  return compiled(pattern).re;
 }
 
 /** Whether the pattern matches anywhere in s (Go's MatchString). */
@@ -108,7 +189,7 @@ function reference(t: string): { name: string; num: number; rest: string } | und
 }
 
 /** Expands a replacement template for one match as Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`. */
-function expand(template: string, s: string, g: Groups, names: Record<string, number>): string {
+function expand(template: string, s: string, g: Groups, names: Map<string, number[]>): string {
   let out = '';
   let t = template;
   for (let at = t.indexOf('$'); at >= 0; at = t.indexOf('$')) {
@@ -125,8 +206,10 @@ function expand(template: string, s: string, g: Groups, names: Record<string, nu
       continue;
     }
     t = ref.rest;
-    const idx = ref.num >= 0 ? ref.num : (names[ref.name] ?? -1);
-    if (idx >= 0 && 2 * idx + 1 < g.length && g[2 * idx] >= 0) out += s.slice(g[2 * idx], g[2 * idx + 1]);
+    // A number is that group; a name is the first group of that name that took part in the match.
+    const candidates = ref.num >= 0 ? [ref.num] : (names.get(ref.name) ?? []);
+    const idx = candidates.find((i) => 2 * i + 1 < g.length && g[2 * i] >= 0);
+    if (idx !== undefined) out += s.slice(g[2 * idx], g[2 * idx + 1]);
   }
   return out + t;
 }
@@ -135,7 +218,7 @@ function expand(template: string, s: string, g: Groups, names: Record<string, nu
 export function re2ReplaceAll(s: string, pattern: string, template: string): string {
   const matches = re2FindAll(pattern, s, -1, template.includes('$'));
   if (matches.length === 0) return s;
-  const names = compileRe2(pattern).namedGroups();
+  const { names } = compiled(pattern);
   let out = '';
   let last = 0;
   for (const g of matches) {
