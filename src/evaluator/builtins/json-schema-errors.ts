@@ -115,6 +115,9 @@ function describe(e: ErrorObject, f: string): [string, string] | undefined {
   }
 }
 
+/** Keywords whose own error gojsonschema reports before the errors it keeps from their subschemas. */
+const OWNERS = ['anyOf', 'oneOf', 'if', 'propertyNames', 'contains'];
+
 const inside = (e: ErrorObject, prefix: string) => e.schemaPath.startsWith(`${prefix}/`);
 
 /** Applies gojsonschema's type early return, closest-branch and allOf rules to ajv's flat error list. */
@@ -130,7 +133,7 @@ function reshape(errors: ErrorObject[]): ErrorObject[] {
   const placed = new Set<ErrorObject>();
   for (const e of list) {
     if (placed.has(e)) continue;
-    const owner = list.find((c) => !placed.has(c) && ['anyOf', 'oneOf', 'if', 'propertyNames'].includes(c.keyword) && c !== e && inside(e, c.schemaPath.replace(/\/if$/, '')));
+    const owner = list.find((c) => !placed.has(c) && OWNERS.includes(c.keyword) && c !== e && inside(e, c.schemaPath.replace(/\/if$/, '')));
     if (!owner) {
       out.push(e);
       placed.add(e);
@@ -138,10 +141,11 @@ function reshape(errors: ErrorObject[]): ErrorObject[] {
     }
     const members = list.filter((m) => m !== owner && inside(m, owner.schemaPath.replace(/\/if$/, '')));
     let kept = members;
-    if (owner.keyword === 'anyOf' || owner.keyword === 'oneOf') {
+    if (owner.keyword === 'anyOf' || owner.keyword === 'oneOf' || owner.keyword === 'contains') {
+      // contains: gojsonschema keeps the errors of the closest item, as anyOf those of the closest branch.
       const byBranch = new Map<string, ErrorObject[]>();
       for (const m of members) {
-        const branch = m.schemaPath.slice(owner.schemaPath.length + 1).split('/')[0];
+        const branch = owner.keyword === 'contains' ? m.instancePath.slice(owner.instancePath.length).split('/')[1] : m.schemaPath.slice(owner.schemaPath.length + 1).split('/')[0];
         byBranch.set(branch, [...(byBranch.get(branch) ?? []), m]);
       }
       const passing = (owner.params as { passingSchemas?: unknown }).passingSchemas;
@@ -218,10 +222,26 @@ function inCheckOrder(errors: ErrorObject[]): ErrorObject[] {
   return out;
 }
 
+/** gojsonschema checks positional items before additionalItems; ajv reports the other way round. */
+function itemsFirst(errors: ErrorObject[]): ErrorObject[] {
+  const out = [...errors];
+  for (const e of errors.filter((x) => x.keyword === 'additionalItems')) {
+    const from = out.indexOf(e);
+    const items = `${parentOf(e)}/items/`;
+    let to = from;
+    out.forEach((x, i) => {
+      if (x.schemaPath.startsWith(items) && i > to) to = i;
+    });
+    out.splice(from, 1);
+    out.splice(to, 0, e);
+  }
+  return out;
+}
+
 /** Maps ajv's errors (ajv run with allErrors and verbose) to OPA's error objects. */
 export function toSchemaIssues(errors: ErrorObject[]): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
-  for (const e of reshape(inCheckOrder(errors))) {
+  for (const e of itemsFirst(reshape(inCheckOrder(errors)))) {
     const f = field(e.instancePath);
     const d = describe(e, f);
     if (d) issues.push({ error: `${f}: ${d[1]}`, desc: d[1], field: f, type: d[0] });

@@ -143,8 +143,26 @@ function describeSchemaError(schema: unknown, errors: ErrorObject[]): string {
   const e = errors[0];
   const key = e.instancePath.split('/').pop() || '(root)';
   if (e.keyword === 'format' && e.params.format === 'regex') return `${key} must be a valid regex`;
-  if (e.keyword === 'type') return `${key} must be of type ${String(e.params.type)}`;
+  if (e.keyword === 'type') {
+    const type = String(e.params.type).split(',')[0];
+    if (['properties', 'patternProperties', 'dependencies', 'definitions'].includes(key)) return `${key} must be of type ${type}`;
+    return `${key} must be of ${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+  }
+  if (e.keyword === 'minimum' && e.params.comparison === '>=') return `${key} must be greater than or equal to ${String(e.params.limit)}`;
   return `${key} ${e.message ?? 'is invalid'}`;
+}
+
+/** gojsonschema's wording for a `#/…` reference that does not resolve: the first key missing. */
+function missingRef(schema: unknown, ref: string): string | undefined {
+  const hash = ref.indexOf('#');
+  if (hash < 0) return undefined;
+  let node = schema;
+  for (const raw of ref.slice(hash + 1).split('/').slice(1)) {
+    const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!isObj(node) || !(key in node)) return `Object has no key '${key}'`;
+    node = node[key];
+  }
+  return undefined;
 }
 
 const CACHE_LIMIT = 256;
@@ -163,6 +181,7 @@ function compile(schema: unknown): ValidateFunction {
     fn = ajv.compile(schema as object);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
+    if (e instanceof Error && 'missingRef' in e) throw new SchemaError(missingRef(schema, String(e.missingRef)) ?? msg);
     throw new SchemaError(/regexp|regex/i.test(msg) ? 'pattern must be a valid regex' : msg);
   } finally {
     // ajv keys its own cache by object identity: every call brings a new object, so drop it.
