@@ -21,7 +21,7 @@ import {
   urlqueryEncodeObject,
 } from './builtins/misc.js';
 import { cidrContainsMatches, cidrExpand, cidrIsValid, cidrMerge } from './builtins/net.js';
-import { regexFindN, regexGlobsMatch, regexReplace, regexTemplateMatch } from './builtins/regex.js';
+import { regexFindN, regexGlobsMatch, regexReplace, regexSplit, regexTemplateMatch } from './builtins/regex.js';
 import { semverCompare, semverIsValid } from './builtins/semver.js';
 import { parseDurationNs, timeAddDate, timeClock, timeDate, timeDiff, timeFormat, timeParseNs, timeWeekday } from './builtins/time.js';
 import { unitsParse, unitsParseBytes } from './builtins/units.js';
@@ -194,6 +194,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'object.subset': (_ctx, a, b) => objectSubsetBuiltin(a, b),
   'regex.replace': (_ctx, s, p, v) => regexReplace(s, p, v),
   'regex.find_n': (_ctx, p, s, n) => regexFindN(p, s, n),
+  // Replaces the SDK's, a JavaScript RegExp: RE2 syntax and linear time, like the other regex builtins.
+  'regex.split': (_ctx, p, s) => regexSplit(p, s),
   'regex.globs_match': (_ctx, a, b) => regexGlobsMatch(a, b),
   'regex.template_match': (_ctx, t, v, s, e) => regexTemplateMatch(t, v, s, e),
   'glob.quote_meta': (_ctx, v) => globQuoteMeta(v),

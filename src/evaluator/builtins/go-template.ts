@@ -50,7 +50,7 @@ function split(src: string): Array<string | Action> {
     let text = src.slice(i, open);
     let start = open + 2;
     if (src.startsWith('- ', start) || src.startsWith('-\t', start) || src.startsWith('-\n', start)) {
-      text = text.replace(/\s+$/, '');
+      text = text.trimEnd(); // same characters as \s, without /\s+$/'s quadratic backtracking
       start += 1;
     }
     out.push(text);
@@ -163,7 +163,7 @@ function operand(t: string): Arg {
   if (t.startsWith("'")) return { t: 'lit', v: (JSON.parse(`"${t.slice(1, -1)}"`) as string).codePointAt(0) };
   if (t === 'true' || t === 'false') return { t: 'lit', v: t === 'true' };
   if (t === 'nil') return { t: 'lit', v: null };
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) || /^0x[0-9a-fA-F]+$/.test(t)) return { t: 'lit', v: Number(t) };
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t) || /^0x[0-9a-fA-F]+$/.test(t)) return { t: 'lit', v: Number(t) };
   if (/^[A-Za-z_]\w*$/.test(t)) return { t: 'ident', name: t };
   throw new TemplateError(`unexpected "${t}" in operand`);
 }

@@ -1,180 +1,31 @@
 /**
- * regex.* gaps under wasm, on JavaScript's engines with RE2 syntax translated
- * where the two differ: `(?P<name>` named groups, leading inline flags
- * `(?i)`, `(?s)`, `(?m)`, `\z` and `\A`.
- *
- * RE2 runs in linear time, and a decision point must not be stalled by one
- * input against one pattern (catastrophic backtracking). So a pattern runs on
- * V8's linear-time engine (the `l` flag) whenever that engine can run it, and
- * backreferences and lookaround, which RE2 rejects, are rejected here too
- * (the builtin fails, so the expression is undefined, as in OPA). The linear
- * engine has no case folding, so case-insensitive ASCII patterns are rewritten
- * first (foldCase). What still runs on the backtracking engine: patterns that
- * need Unicode mode (`\p{…}`, non-ASCII letters under `(?i)`). Differences
- * that remain: on the linear engine `.` and classes see UTF-16 code units, so
- * a character beyond the BMP counts as two; JS's `\s`/`\w`/`\b` follow
- * Unicode slightly differently.
+ * regex.* builtins that OPA's wasm runtime leaves to the host (find_n, replace,
+ * split, template_match, globs_match). Every pattern goes through re2.ts, so
+ * these builtins have RE2's syntax, meaning and linear-time matching; a pattern
+ * RE2 refuses makes the builtin fail (undefined), as in OPA.
  */
-import v8 from 'node:v8';
-
-// Allows the `l` (linear-time) flag; read when a RegExp is constructed.
-v8.setFlagsFromString('--enable-experimental-regexp-engine');
-
-const cache = new Map<string, RegExp>();
-
-const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?[=!]|\(\?<[=!]/;
-
-/** The simple case-fold partners of each ASCII letter (K and s have one beyond ASCII each). */
-function foldsOf(cp: number): number[] {
-  const c = String.fromCharCode(cp);
-  if (!/[A-Za-z]/.test(c)) return [];
-  const out = [(c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()).charCodeAt(0)];
-  if (c === 'k' || c === 'K') out.push(0x212a); // KELVIN SIGN
-  if (c === 's' || c === 'S') out.push(0x17f); // LATIN SMALL LETTER LONG S
-  return out;
-}
-
-const hex4 = (cp: number) => `\\u${cp.toString(16).padStart(4, '0')}`;
-
-/**
- * Rewrites a case-insensitive pattern of ASCII characters into an equivalent
- * case-sensitive one (letters become classes of their case-fold partners), so
- * it can run on the linear engine, which has no case folding. Returns
- * undefined for anything it does not handle; the caller then uses the
- * backtracking engine.
- */
-export function foldCase(src: string): string | undefined {
-  if ([...src].some((ch) => ch.charCodeAt(0) > 0x7f) || /\\[pPuxck]/.test(src)) return undefined;
-  let out = '';
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i];
-    if (c === '\\') {
-      out += src.slice(i, i + 2);
-      i += 2;
-    } else if (c === '(' && src.startsWith('(?<', i)) {
-      const end = src.indexOf('>', i);
-      if (end < 0) return undefined;
-      out += src.slice(i, end + 1);
-      i = end + 1;
-    } else if (c === '[') {
-      // A class: keep its items, add the partners of every letter it covers.
-      let j = i + 1;
-      let head = '[';
-      if (src[j] === '^') {
-        head += '^';
-        j++;
-      }
-      if (src[j] === ']') return undefined; // "[]…" / "[^]…": leave to the backtracking engine
-      const items: string[] = [];
-      const ranges: Array<[number, number]> = [];
-      while (j < src.length && src[j] !== ']') {
-        let lo: number;
-        if (src[j] === '\\') {
-          const e = src[j + 1];
-          if (e === undefined) return undefined;
-          if (/[dDwWsSbB]/.test(e)) {
-            items.push(src.slice(j, j + 2));
-            j += 2;
-            continue;
-          }
-          lo = e === 'n' ? 10 : e === 't' ? 9 : e === 'r' ? 13 : e === 'f' ? 12 : e === 'v' ? 11 : e.charCodeAt(0);
-          j += 2;
-        } else {
-          lo = src.charCodeAt(j);
-          j++;
-        }
-        let hi = lo;
-        if (src[j] === '-' && src[j + 1] !== undefined && src[j + 1] !== ']') {
-          if (src[j + 1] === '\\') {
-            const e = src[j + 2];
-            if (e === undefined || /[dDwWsSbBnrtfv]/.test(e)) return undefined;
-            hi = e.charCodeAt(0);
-            j += 3;
-          } else {
-            hi = src.charCodeAt(j + 1);
-            j += 2;
-          }
-        }
-        if (hi < lo) return undefined;
-        ranges.push([lo, hi]);
-        items.push(lo === hi ? hex4(lo) : `${hex4(lo)}-${hex4(hi)}`);
-      }
-      if (j >= src.length) return undefined;
-      const extra: string[] = [];
-      for (const [lo, hi] of ranges) {
-        for (let cp = Math.max(lo, 0x41); cp <= Math.min(hi, 0x7a); cp++) for (const f of foldsOf(cp)) extra.push(hex4(f));
-      }
-      out += `${head}${items.join('')}${extra.join('')}]`;
-      i = j + 1;
-    } else {
-      const folds = foldsOf(src.charCodeAt(i));
-      out += folds.length > 0 ? `[${c}${folds.map(hex4).join('')}]` : c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Compiles translated source: linear-time when possible, else (Unicode classes and the like) backtracking. */
-export function compileRegExp(src: string, flags: string): RegExp {
-  if (BACKTRACKING_ONLY.test(src)) throw new SyntaxError('backreferences and lookaround are not supported (RE2 syntax)');
-  const folded = flags.includes('i') ? foldCase(src) : src;
-  if (folded !== undefined) {
-    try {
-      return new RegExp(folded, `l${flags.replace('i', '')}`);
-    } catch {
-      // not runnable in linear time or not valid without Unicode mode: try Unicode mode
-    }
-  }
-  return new RegExp(src, `u${flags}`);
-}
-
-export function toJsRegExp(pattern: string, extraFlags = ''): RegExp {
-  const key = `${extraFlags}\0${pattern}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  let src = pattern;
-  let flags = extraFlags;
-  const lead = /^\(\?([ims]+)\)/.exec(src);
-  if (lead) {
-    src = src.slice(lead[0].length);
-    for (const f of lead[1]) if (!flags.includes(f)) flags += f;
-  }
-  src = src.replace(/\(\?P</g, '(?<');
-  if (/\\[Az]/.test(src)) {
-    // Without multi-line mode, ^ and $ already mean start and end of the text.
-    if (flags.includes('m')) throw new SyntaxError('\\A and \\z in multi-line mode are not supported');
-    src = src.replace(/\\z/g, '$').replace(/\\A/g, '^');
-  }
-  const re = compileRegExp(src, flags);
-  if (cache.size > 1000) cache.clear();
-  cache.set(key, re);
-  return re;
-}
+import { compileRe2, re2FindAll, re2QuoteMeta, re2ReplaceAll, re2Split, re2Test } from './re2.js';
 
 function str(v: unknown): string {
   if (typeof v !== 'string') throw new TypeError('operand must be a string');
   return v;
 }
 
-/** regex.replace(s, pattern, value): every match replaced; `$1`, `${1}`, `${name}` expand as in Go. */
+/** regex.replace(s, pattern, value): every match replaced; `$1`, `${1}`, `$name`, `${name}` expand as in Go. */
 export function regexReplace(s: unknown, pattern: unknown, value: unknown): string {
-  const re = toJsRegExp(str(pattern), 'g');
-  const repl = str(value).replace(/\$\{(\d+)\}/g, '$$$1').replace(/\$\{([A-Za-z_]\w*)\}/g, '$$<$1>');
-  return str(s).replace(re, repl);
+  return re2ReplaceAll(str(s), str(pattern), str(value));
 }
 
 /** regex.find_n(pattern, s, n): up to n matches (-1: all). */
 export function regexFindN(pattern: unknown, s: unknown, n: unknown): string[] {
   if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError('n must be an integer');
-  const out: string[] = [];
-  if (n === 0) return out;
-  for (const m of str(s).matchAll(toJsRegExp(str(pattern), 'g'))) {
-    out.push(m[0]);
-    if (n > 0 && out.length >= n) break;
-  }
-  return out;
+  const text = str(s);
+  return re2FindAll(str(pattern), text, n).map(([start, end]) => text.slice(start, end));
+}
+
+/** regex.split(pattern, s): replaces the SDK's, which is a JavaScript RegExp (other syntax, backtracking). */
+export function regexSplit(pattern: unknown, s: unknown): string[] {
+  return re2Split(str(pattern), str(s));
 }
 
 // ---- regex.globs_match: do two simple patterns (literals, `.`, `[...]`, `\x`, and the
@@ -282,27 +133,40 @@ export function regexGlobsMatch(a: unknown, b: unknown): boolean {
   return false;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Start and end (exclusive) of each outermost delimited section, as OPA's delimiterIndices; throws when unbalanced. */
+function delimited(t: string, open: number, close: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let level = 0;
+  let from = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === open) {
+      if (++level === 1) from = i;
+    } else if (c === close) {
+      if (--level === 0) out.push([from, i + 1]);
+      else if (level < 0) throw new TypeError(`unbalanced braces in ${JSON.stringify(t)}`);
+    }
+  }
+  if (level !== 0) throw new TypeError(`unbalanced braces in ${JSON.stringify(t)}`);
+  return out;
 }
 
-/** regex.template_match: text outside the delimiters matches literally, text inside as a regular expression. */
+/**
+ * regex.template_match: text outside the delimiters matches literally, text
+ * inside (outermost pair, nesting counted) as an RE2 group, as OPA builds it.
+ */
 export function regexTemplateMatch(template: unknown, value: unknown, start: unknown, end: unknown): boolean {
-  if (typeof template !== 'string' || typeof value !== 'string' || typeof start !== 'string' || typeof end !== 'string' || !start || !end) {
-    throw new TypeError('operands must be strings');
-  }
+  const t = str(template);
+  const [open, close] = [str(start), str(end)];
+  // OPA takes one byte per delimiter; a byte that ASCII-decodes is one UTF-16 unit too.
+  if (Buffer.byteLength(open) !== 1 || Buffer.byteLength(close) !== 1) throw new TypeError('delimiters must be exactly one byte long');
   let pattern = '^';
-  let i = 0;
-  while (i < template.length) {
-    const s = template.indexOf(start, i);
-    if (s < 0) {
-      pattern += escapeRegExp(template.slice(i));
-      break;
-    }
-    const e = template.indexOf(end, s + start.length);
-    if (e < 0) throw new TypeError(`unbalanced delimiters in template ${template}`);
-    pattern += escapeRegExp(template.slice(i, s)) + `(?:${toJsRegExp(template.slice(s + start.length, e)).source})`;
-    i = e + end.length;
+  let last = 0;
+  for (const [from, to] of delimited(t, open.charCodeAt(0), close.charCodeAt(0))) {
+    const inner = t.slice(from + 1, to - 1);
+    compileRe2(`^${inner}$`); // each variable must be a pattern of its own, as OPA checks
+    pattern += `${re2QuoteMeta(t.slice(last, from))}(${inner})`;
+    last = to;
   }
-  return compileRegExp(`${pattern}$`, '').test(value);
+  return re2Test(`${pattern}${re2QuoteMeta(t.slice(last))}$`, str(value));
 }

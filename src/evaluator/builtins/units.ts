@@ -25,7 +25,8 @@ function splitNumUnit(s: string): [string, string] {
 }
 
 function toNumber(num: string): number {
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(num)) throw new TypeError('could not parse amount to a number');
+  // `\d+(\.\d*)?`, not `\d+\.?\d*`: the latter backtracks quadratically on a long run of digits.
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(num)) throw new TypeError('could not parse amount to a number');
   const n = Number(num);
   if (!Number.isFinite(n)) throw new RangeError('exponent too large');
   return n;
