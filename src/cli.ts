@@ -2,6 +2,7 @@
 /**
  * toolgate command line: build policy bundles and capabilities as CI would.
  *   node dist/cli.js build [--policies policies] [--tests rego-tests] [--out build] [--no-tests]
+ *   node dist/cli.js parity [--policies policies] [--tests rego-tests] [--out build]   (opa test + the parity gate only)
  *   node dist/cli.js bundle [--signing-key key.pem --signing-alg RS256 --key-id ci --scope toolgate] [--output file]
  *   node dist/cli.js capabilities [--out build/capabilities]
  *   node dist/cli.js demo-keys [--out .toolgate/demo]
@@ -13,8 +14,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
 import { PolicyBuildError } from './policy-compiler/errors.js';
+import { runRegoTests } from './policy-compiler/opa-test-results.js';
+import { assertParity, checkParity, describeOutcome, paritySummary, type ParityReport } from './policy-compiler/parity.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
 import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
+
+/** The parity summary, then every test that diverged or could not be checked. */
+function printParity(report: ParityReport): void {
+  console.log(paritySummary(report));
+  for (const o of report.outcomes) if (o.status !== 'passed') console.log(`  ${describeOutcome(o)}`);
+  for (const n of report.notes) console.log(`  note: ${n}`);
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -58,8 +68,20 @@ async function main(argv: string[]): Promise<number> {
         await copyFile(built.bundlePath, values.output);
         where = values.output;
       }
+      if (built.parity) printParity(built.parity);
       const signed = values['signing-key'] ? `, signed with key "${values['key-id']}"` : '';
       console.log(`built ${path.relative(process.cwd(), where)} revision ${built.revision}${signed}`);
+      return 0;
+    }
+    case 'parity': {
+      // The gate alone: opa test, then the same tests through the wasm runtime; no bundle.
+      const policyDir = path.resolve(values.policies);
+      const testDir = path.resolve(values.tests);
+      const capabilities = await ensureCapabilitiesFile(path.join(values.out, 'capabilities'));
+      const tests = await runRegoTests({ policyDir, testDir });
+      const report = await checkParity({ policyDir, testDir, outDir: path.resolve(values.out), capabilities, tests });
+      printParity(report);
+      assertParity(report);
       return 0;
     }
     case 'capabilities': {
@@ -95,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      console.error('usage: cli.js build|capabilities|demo-keys|demo-token|demo-login [options]; see README');
+      console.error('usage: cli.js build|bundle|parity|capabilities|demo-keys|demo-token|demo-login [options]; see README');
       return 2;
   }
 }
