@@ -75,11 +75,11 @@ function leaves(v: Record<string, unknown>, prefix: string[] = []): [string[], u
 function compare(t: TopdownTest, value: unknown, failure?: string): ParityOutcome[] {
   const base = { file: t.file, line: t.line, topdown: 'true' };
   const plain = (wasm: string, ok: boolean): ParityOutcome => ({ ...base, test: testLabel(t), status: ok ? 'passed' : 'diverged', wasm });
-  if (failure !== undefined) return [plain(`error: ${failure}`, false)];
   // A test rule written `test_x[note] if …` is a partial object: one key per case, each true.
-  if (!isObject(value)) {
-    if (!t.cases) return [plain(show(value), value === true)];
-    return t.cases.map((c) => ({ ...base, test: testLabel(t, c.path), status: 'diverged', wasm: show(value) }));
+  if (failure !== undefined || !isObject(value)) {
+    const wasm = failure !== undefined ? `error: ${failure}` : show(value);
+    if (!t.cases) return [plain(wasm, failure === undefined && value === true)];
+    return t.cases.map((c) => ({ ...base, test: testLabel(t, c.path), status: 'diverged', wasm }));
   }
   const got = new Map(leaves(value).map(([p, x]) => [JSON.stringify(p), x]));
   const out: ParityOutcome[] = [];
