@@ -2,7 +2,7 @@
 /**
  * toolgate command line: build policy bundles and capabilities as CI would.
  *   node dist/cli.js build [--policies policies] [--tests rego-tests] [--out build] [--no-tests]
- *   node dist/cli.js parity [--policies policies] [--tests rego-tests] [--out build]   (opa test + the parity gate only)
+ *   node dist/cli.js parity [--policies policies] [--tests rego-tests] [--out build]   [--all-checked]  (opa test + the parity gate only)
  *   node dist/cli.js bundle [--signing-key key.pem --signing-alg RS256 --key-id ci --scope toolgate] [--output file]
  *   node dist/cli.js capabilities [--out build/capabilities]
  *   node dist/cli.js demo-keys [--out .toolgate/demo]
@@ -35,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
       tests: { type: 'string', default: 'rego-tests' },
       out: { type: 'string', default: 'build' },
       'no-tests': { type: 'boolean', default: false },
+      'all-checked': { type: 'boolean', default: false },
       revision: { type: 'string' },
       'signing-key': { type: 'string' },
       'signing-alg': { type: 'string', default: 'RS256' },
@@ -82,6 +83,10 @@ async function main(argv: string[]): Promise<number> {
       const report = await checkParity({ policyDir, testDir, outDir: path.resolve(values.out), capabilities, tests });
       printParity(report);
       assertParity(report);
+      if (values['all-checked'] && report.notChecked > 0) {
+        console.error(`parity: ${report.notChecked} test(s) could not be checked under wasm (--all-checked)`);
+        return 1;
+      }
       return 0;
     }
     case 'capabilities': {

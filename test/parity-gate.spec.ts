@@ -195,6 +195,15 @@ describe('parity gate: Rego tests must also pass through the wasm runtime produc
     ]);
   });
 
+  it('fails closed when the test build fails for a reason no test accounts for', async () => {
+    const tests = await runRegoTests({ policyDir: ws.policies, testDir: ws.tests });
+    const err = await buildError(() =>
+      checkParity({ policyDir: ws.policies, testDir: ws.tests, outDir: out, capabilities: path.join(ws.dir, 'missing-capabilities.json'), tests }),
+    );
+    expect(err).toMatchObject({ step: 'parity', code: 'policy_parity_error' });
+    expect(err.message).toContain('missing-capabilities.json');
+  });
+
   it('does not check a test name defined twice (opa test runs each definition alone; wasm merges them)', async () => {
     await ws.write('rego-tests/mcp/authz/twice_test.rego', 'package mcp.authz_test\n\ntest_twice if true\n\ntest_twice if 1 == 1\n');
     const report = await gate(ws.policies, ws.tests, out);

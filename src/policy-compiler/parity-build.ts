@@ -1,6 +1,7 @@
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
+import { PolicyBuildError } from './errors.js';
 import type { TopdownTest } from './opa-test-results.js';
 import { displayPath } from './opa-test-results.js';
 import { parseOpaProblems, runOpa } from './opa-cli.js';
@@ -89,7 +90,8 @@ function hint(message: string): string {
  * scratch copy of the test directory (its text blanked, lines kept) and the
  * build retried, so every other test is still checked. A non-test rule that
  * fails is cut out the same way; the tests that used it fail the next round
- * and are excluded with their own reason.
+ * and are excluded with their own reason. A failure no test accounts for
+ * throws PolicyBuildError (step `parity`): the gate fails closed.
  */
 export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, TopdownTest>): Promise<TestBuild> {
   const excluded = new Map<TopdownTest, string>();
@@ -105,7 +107,7 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
     const entrypoints = [...tests].filter(([, t]) => !excluded.has(t)).map(([ep]) => ep);
     if (entrypoints.length === 0) return { excluded, notes };
     const out = path.join(opts.workDir, 'tests.tar.gz');
-    const args = ['build', '-t', 'wasm', '--capabilities', opts.capabilities, ...entrypoints.flatMap((e) => ['-e', e])];
+    const args = ['build', '-t', 'wasm', '--capabilities', path.resolve(opts.capabilities), ...entrypoints.flatMap((e) => ['-e', e])];
     const r = await runOpa([...args, '-o', out, opts.policyDir, testRoot], { cwd: opts.workDir, opaBinary: opts.opaBinary, timeoutMs: opts.timeoutMs });
     if (r.code === 0) return { files: readBundleArchive(await readFile(out)), excluded, notes };
 
@@ -146,12 +148,12 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
     }
     for (const [file, content] of edits) await writeFile(file, content);
     if (!progress) {
-      const first = problems.find((p) => p.file) ?? problems[0];
-      const why = first ? `${first.file ? `${displayPath(path.resolve(opts.workDir, first.file))}:${first.line}: ` : ''}${first.message}` : 'unknown error';
-      for (const t of tests.values()) exclude(t, `the test build failed outside the tests: ${why}`);
-      return { excluded, notes };
+      // Not caused by a test (the policy itself, the toolchain): the gate cannot run, so it refuses.
+      const located = problems.map((p) => (p.file ? { ...p, file: displayPath(path.resolve(opts.workDir, p.file)) } : p));
+      const first = located.find((p) => p.file) ?? located[0];
+      const why = first ? `${first.file ? `${first.file}:${first.line}: ` : ''}${first.message}` : (r.stdout + r.stderr).trim().slice(0, 500);
+      throw new PolicyBuildError('policy_parity_error', 'parity', `the Rego tests could not be compiled to wasm for the parity check: ${why}`, located);
     }
   }
-  for (const t of tests.values()) exclude(t, `the test build still failed after ${MAX_ROUNDS} rounds of leaving tests out`);
-  return { excluded, notes };
+  throw new PolicyBuildError('policy_parity_error', 'parity', `the Rego tests still did not compile to wasm after leaving tests out ${MAX_ROUNDS} times`);
 }
