@@ -91,7 +91,7 @@ PARITY_EXAMPLE := examples/parity-divergence
 PARITY_EXPECT  := test_huge_amount_is_named_in_the_reason at $(PARITY_EXAMPLE)/tests/mcp/authz/decision_test.rego:22: topdown true, wasm undefined
 parity: $(OPA_STAMP) build
 	node dist/cli.js parity --policies policies --tests rego-tests --out build --all-checked
-	@if out=$$(node dist/cli.js parity --policies $(PARITY_EXAMPLE)/policies --tests $(PARITY_EXAMPLE)/tests --out build/parity-example 2>&1); then \
+	@if out=$$(node dist/cli.js build --policies $(PARITY_EXAMPLE)/policies --tests $(PARITY_EXAMPLE)/tests --out build/parity-example 2>&1); then \
 	  echo "$$out"; echo "$(PARITY_EXAMPLE) passed the parity gate; it must be refused"; exit 1; fi; \
 	  echo "$$out" | grep -qF '$(PARITY_EXPECT)' || { echo "$$out"; echo "$(PARITY_EXAMPLE): not refused for the expected test"; exit 1; }; \
 	  echo "$(PARITY_EXAMPLE): refused as expected (a real divergence between opa test and the wasm runtime)"
