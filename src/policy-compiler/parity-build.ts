@@ -99,6 +99,7 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
   const copyDir = path.join(opts.workDir, 'tests');
   let testRoot = opts.testDir;
   const spans = new Map<string, RuleSpan[]>();
+  const cut: { file: string; line: number }[] = [];
   const exclude = (t: TopdownTest, reason: string) => {
     if (!excluded.has(t)) excluded.set(t, reason);
   };
@@ -118,6 +119,7 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
       testRoot = copyDir;
     }
     const edits = new Map<string, string>();
+    const cutThisRound: { file: string; line: number }[] = [];
     let progress = false;
     for (const p of problems) {
       if (!p.file || !p.line) continue;
@@ -138,8 +140,15 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
         continue;
       }
       const owners = [...tests.values()].filter((t) => t.absFile === original && t.line === span.startLine);
-      for (const t of owners) exclude(t, `${where}: ${p.message}${hint(p.message)}`);
-      if (owners.length === 0) notes.push(`rule at ${displayPath(original)}:${span.startLine} left out of the parity build: ${where}: ${p.message}`);
+      // A test failing only after helpers were cut most likely used one: say which (same file first).
+      const near = cut.filter((c) => c.file === original);
+      const shown = (near.length > 0 ? near : cut).map((c) => `the rule at ${displayPath(c.file)}:${c.line}`);
+      const why = shown.length > 0 ? `; the parity build had left out ${shown.join(', ')}` : hint(p.message);
+      for (const t of owners) exclude(t, `${where}: ${p.message}${why}`);
+      if (owners.length === 0) {
+        notes.push(`rule at ${displayPath(original)}:${span.startLine} left out of the parity build: ${where}: ${p.message}`);
+        cutThisRound.push({ file: original, line: span.startLine });
+      }
       const content = edits.get(copy) ?? (await readFile(copy, 'utf8').catch(() => undefined));
       if (content === undefined) continue;
       const next = blank(content, span);
@@ -147,6 +156,7 @@ export async function buildTestWasm(opts: TestBuildOptions, tests: Map<string, T
       edits.set(copy, next);
     }
     for (const [file, content] of edits) await writeFile(file, content);
+    cut.push(...cutThisRound);
     if (!progress) {
       // Not caused by a test (the policy itself, the toolchain): the gate cannot run, so it refuses.
       const located = problems.map((p) => (p.file ? { ...p, file: displayPath(path.resolve(opts.workDir, p.file)) } : p));
