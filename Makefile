@@ -13,7 +13,7 @@ OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
 
-.PHONY: demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: parity demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
 setup: $(NODE_STAMP) tools
@@ -62,9 +62,9 @@ run: policy
 demo: policy
 	node dist/demo/run-demo.js
 
-## test: every check: typecheck, lint, Rego fmt/check/test+coverage/Regal, jest, OPA's compliance suite (ratchet)
+## test: every check: typecheck, lint, Rego fmt/check/test+coverage/parity/Regal, jest, OPA's compliance suite (ratchet)
 CONFORMANCE_MIN_PASSED := 2351
-test: setup build check-ts lint rego-fmt rego-check rego-test rego-lint jest conformance-ratchet
+test: setup build check-ts lint rego-fmt rego-check rego-test parity rego-lint jest conformance-ratchet
 
 check-ts: $(NODE_STAMP)
 	npx tsc -p tsconfig.json --noEmit
@@ -83,6 +83,18 @@ rego-test: $(OPA_STAMP)
 	@mkdir -p build
 	$(OPA) test policies rego-tests --coverage --threshold $(COVERAGE) --format json > build/coverage.json || { $(OPA) test policies rego-tests -v | tail -40; echo "opa test failed or coverage below $(COVERAGE)%"; exit 1; }
 	@python3 -c 'import json; print("rego coverage: %.1f%%" % json.load(open("build/coverage.json"))["coverage"])'
+
+# The parity gate on the repo's own policies (every Rego test through the compiled wasm and
+# toolgate's runtime; all of them must be checkable), then the shipped example, which must be
+# refused naming its diverging test.
+PARITY_EXAMPLE := examples/parity-divergence
+PARITY_EXPECT  := test_huge_amount_is_named_in_the_reason at $(PARITY_EXAMPLE)/tests/mcp/authz/decision_test.rego:22: topdown true, wasm undefined
+parity: $(OPA_STAMP) build
+	node dist/cli.js parity --policies policies --tests rego-tests --out build --all-checked
+	@if out=$$(node dist/cli.js build --policies $(PARITY_EXAMPLE)/policies --tests $(PARITY_EXAMPLE)/tests --out build/parity-example 2>&1); then \
+	  echo "$$out"; echo "$(PARITY_EXAMPLE) passed the parity gate; it must be refused"; exit 1; fi; \
+	  echo "$$out" | grep -qF '$(PARITY_EXPECT)' || { echo "$$out"; echo "$(PARITY_EXAMPLE): not refused for the expected test"; exit 1; }; \
+	  echo "$(PARITY_EXAMPLE): refused as expected (a real divergence between opa test and the wasm runtime)"
 
 rego-lint: $(REGAL_STAMP)
 	$(REGAL) lint policies rego-tests

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
 import { PolicyBuildError } from './policy-compiler/errors.js';
+import { runRegoTests } from './policy-compiler/opa-test-results.js';
+import { assertParity, checkParity, describeOutcome, paritySummary, type ParityReport } from './policy-compiler/parity.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
 import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
 import { TOOLGATE_VERSION } from './version.js';
@@ -40,6 +42,13 @@ function url(v: string): string {
   }
 }
 
+/** The parity summary, then every test that diverged or could not be checked. */
+function printParity(report: ParityReport): void {
+  console.log(paritySummary(report));
+  for (const o of report.outcomes) if (o.status !== 'passed') console.log(`  ${describeOutcome(o)}`);
+  for (const n of report.notes) console.log(`  note: ${n}`);
+}
+
 interface BuildOptions {
   policies: string;
   /** commander's `--no-tests` turns this into false. */
@@ -67,6 +76,7 @@ async function build(o: BuildOptions): Promise<void> {
     await copyFile(built.bundlePath, o.output);
     where = o.output;
   }
+  if (built.parity) printParity(built.parity);
   const signed = o.signingKey ? `, signed with key "${o.keyId}"` : '';
   console.log(`built ${path.relative(process.cwd(), where)} revision ${built.revision}${signed}`);
 }
@@ -105,6 +115,30 @@ function program(): Command {
   );
   p.addCommand(
     buildCommand('bundle', 'Build a bundle as CI would, optionally signed').action((o: BuildOptions) => build(o)),
+  );
+  p.addCommand(
+    new Command('parity')
+      .summary('Run the Rego tests under opa test and through the WASM runtime toolgate answers with; no bundle')
+      .description(
+        'The parity gate alone: every test that passes under opa test (topdown) must also pass when compiled to WASM ' +
+          "and run with toolgate's host builtins. A divergence names the test, its file:line and both results, and exits 1.",
+      )
+      .option('--policies <dir>', 'policy directory', 'policies')
+      .option('--tests <dir>', 'Rego test directory', 'rego-tests')
+      .option('--out <dir>', 'scratch output directory', 'build')
+      .option('--all-checked', 'also exit 1 when a test cannot be checked under WASM')
+      .action(async (o: { policies: string; tests: string; out: string; allChecked?: boolean }) => {
+        const policyDir = path.resolve(o.policies);
+        const testDir = path.resolve(o.tests);
+        const capabilities = await ensureCapabilitiesFile(path.join(o.out, 'capabilities'));
+        const tests = await runRegoTests({ policyDir, testDir });
+        const report = await checkParity({ policyDir, testDir, outDir: path.resolve(o.out), capabilities, tests });
+        printParity(report);
+        assertParity(report);
+        if (o.allChecked && report.notChecked > 0) {
+          throw new PolicyBuildError('policy_parity_unchecked', 'parity', `${report.notChecked} test(s) could not be checked under wasm (--all-checked)`, []);
+        }
+      }),
   );
   p.addCommand(
     new Command('capabilities')

@@ -1,7 +1,7 @@
 import { ToolgateError } from '../common/errors.js';
 
 /** Which step of turning Rego into an active policy failed. */
-export type PolicyStep = 'capabilities' | 'check' | 'test' | 'build' | 'fetch' | 'bundle' | 'verify' | 'load';
+export type PolicyStep = 'capabilities' | 'check' | 'test' | 'parity' | 'build' | 'fetch' | 'bundle' | 'verify' | 'load';
 
 /** One located problem reported by the OPA CLI. */
 export interface PolicyProblem {

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { describeThrown } from '../common/errors.js';
 import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
 import { ensureCapabilitiesFile } from './capabilities.js';
 import { PolicyBuildError, type PolicyStep } from './errors.js';
 import { parseOpaProblems, runOpa } from './opa-cli.js';
+import { runRegoTests } from './opa-test-results.js';
+import { assertParity, checkParity, type ParityReport, type ParityRuntime } from './parity.js';
 
 /** The entrypoint every toolgate policy must export (see README, "Policy contract"). */
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
@@ -27,6 +30,10 @@ export interface BuildOptions {
   revision?: string;
   /** Sign the bundle as CI would (`opa build --signing-key`); keyid and scope go into the signed claims. */
   signing?: { keyPath: string; alg?: string; keyId?: string; scope?: string };
+  /** Run the tests through the wasm runtime too and refuse a divergence (default true when tests run). */
+  parity?: boolean;
+  /** The runtime the parity check loads the tests into (default: production's). */
+  parityRuntime?: ParityRuntime;
   opaBinary?: string;
   timeoutMs?: number;
 }
@@ -36,6 +43,8 @@ export interface BuiltBundle {
   bundlePath: string;
   revision: string;
   files: BundleFiles;
+  /** The parity check's report, when the tests ran. */
+  parity?: ParityReport;
 }
 
 const exec = promisify(execFile);
@@ -86,7 +95,8 @@ function failed(code: string, step: PolicyStep, summary: string, output: string,
 
 /**
  * Rego source → checked (`opa check --strict`, with the runtime's capabilities)
- * → tested (`opa test`, the gate) → compiled (`opa build -t wasm`) → a bundle
+ * → tested (`opa test`, the gate) → the same tests through the wasm runtime
+ * (the parity gate, see parity.ts) → compiled (`opa build -t wasm`) → a bundle
  * whose manifest has the decision entrypoint. Each step runs the real OPA CLI
  * in a child process; any failure throws PolicyBuildError naming the step and
  * file:line.
@@ -104,15 +114,16 @@ export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle
   const check = await run(['check', '--strict', '--capabilities', caps, '.']);
   if (check.code !== 0) failed('policy_check_failed', 'check', 'policy check failed', check.stdout + check.stderr, policyDir);
 
+  // The gate: opa test, then the same tests through the wasm runtime (parity), the latter
+  // alongside the production build since neither needs the other.
+  let parity: Promise<ParityReport> | undefined;
   if (opts.runTests !== false && opts.testDir) {
     const testDir = path.resolve(opts.testDir);
-    const args = ['test', policyDir, testDir];
-    if (opts.coverageThreshold !== undefined) args.push('--coverage', '--threshold', String(opts.coverageThreshold));
-    const test = await run(args);
-    if (test.code !== 0) {
-      const out = test.stdout + test.stderr;
-      const failing = out.split('\n').filter((l) => /FAIL|ERROR|rego_|Code coverage threshold/.test(l)).slice(0, 20);
-      throw new PolicyBuildError('policy_tests_failed', 'test', `policy tests failed: ${failing.join('; ') || out.trim().slice(0, 500)}`, parseOpaProblems(failing.join('\n'), policyDir));
+    const common = { policyDir, testDir, opaBinary: opts.opaBinary, timeoutMs: opts.timeoutMs };
+    const tests = await runRegoTests({ ...common, coverageThreshold: opts.coverageThreshold });
+    if (opts.parity !== false) {
+      parity = checkParity({ ...common, outDir, capabilities: caps, tests, runtime: opts.parityRuntime });
+      parity.catch(() => undefined); // awaited after the build; this only keeps an early rejection from being unhandled
     }
   }
 
@@ -125,6 +136,15 @@ export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle
     args.push('--signing-key', path.resolve(opts.signing.keyPath), '--signing-alg', opts.signing.alg ?? 'RS256', '--claims-file', claims);
   }
   const build = await run(args);
+  let parityReport: ParityReport | undefined;
+  try {
+    parityReport = await parity;
+    if (parityReport) assertParity(parityReport);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    if (e instanceof PolicyBuildError) throw e;
+    throw new PolicyBuildError('policy_parity_error', 'parity', `the parity check could not run: ${describeThrown(e)}`);
+  }
   if (build.code !== 0) {
     const out = build.stdout + build.stderr;
     if (/requires at least one entrypoint|no entrypoints/i.test(out)) {
@@ -139,5 +159,5 @@ export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle
   }
   const bundlePath = path.join(outDir, 'bundle.tar.gz');
   await rename(tmp, bundlePath);
-  return { bundlePath, revision, files };
+  return { bundlePath, revision, files, parity: parityReport };
 }

@@ -8,6 +8,7 @@ import { PolicyLoadError } from '../evaluator/errors.js';
 import { WasmPolicy } from '../evaluator/wasm-policy.js';
 import { readBundleArchive, type BundleFiles } from '../policy-compiler/bundle-archive.js';
 import { PolicyBuildError } from '../policy-compiler/errors.js';
+import { describeOutcome, paritySummary } from '../policy-compiler/parity.js';
 import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import type { ActivationFailure, ActivePolicy, PolicySource } from './active-policy.js';
 import { fetchBundle } from './bundle-fetcher.js';
@@ -84,6 +85,9 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
       const src = p.source;
       return this.attempt({ kind: 'source', location: src.policies }, async () => {
         const built = await buildPolicyBundle({ policyDir: src.policies, testDir: src.tests, outDir: src.out, runTests: src.test_gate });
+        // The parity step (tests through the wasm runtime) refuses divergences by throwing; what it could not check is logged.
+        if (built.parity) this.log.log(paritySummary(built.parity));
+        for (const o of built.parity?.outcomes ?? []) if (o.status === 'not_checked') this.log.warn(describeOutcome(o));
         return built.files;
       });
     }
