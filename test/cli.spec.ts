@@ -28,7 +28,7 @@ describe('toolgate command line', () => {
   it('prints help for the program and for each command, exit 0', async () => {
     const top = await toolgate('--help');
     expect(top.code).toBe(0);
-    for (const c of ['build', 'bundle', 'capabilities', 'demo-keys', 'demo-token', 'demo-login']) expect(top.stdout).toContain(c);
+    for (const c of ['build', 'bundle', 'parity', 'capabilities', 'demo-keys', 'demo-token', 'demo-login']) expect(top.stdout).toContain(c);
     expect(top.stdout).toContain('Exit codes');
     const bundle = await toolgate('bundle', '--help');
     expect(bundle.code).toBe(0);
@@ -73,7 +73,8 @@ describe('toolgate command line', () => {
       const r = await toolgate('build', '--policies', ws.policies, '--tests', ws.tests, '--out', ws.out, '--revision', 'cli-test');
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^built .*bundle\.tar\.gz revision cli-test/);
+      expect(r.stdout).toMatch(/^parity: \d+ passed, 0 diverged, 0 not checked/m);
+      expect(r.stdout).toMatch(/^built .*bundle\.tar\.gz revision cli-test/m);
     });
   });
 });
