@@ -1,8 +1,8 @@
 /**
  * Go-compatible `sprintf` for Rego under wasm. The npm SDK ships sprintf-js,
- * which rejects Go's `%v` and `%q` verbs ("unexpected placeholder"), the verbs
- * policy authors use most; OPA itself formats with Go's fmt over its AST
- * values. This implements the verbs OPA policies use, formatting composite
+ * which prints `%v` of an array as `a,b` and of an object as `[object Object]`
+ * and throws on `%q` ("unexpected placeholder"); OPA itself formats with Go's
+ * fmt over its AST values. This implements the verbs OPA policies use, formatting composite
  * values the way OPA prints them (`["a", "b"]`, `{"k": 1}`).
  */
 
