@@ -4,8 +4,10 @@ toolgate's CLI, and the example MCP server under uvicorn."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx2
@@ -169,6 +172,34 @@ def toolgate(resource: str) -> Iterator[Toolgate]:
         tg.cleanup()
 
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "server.py"
+
+
+def load_example() -> ModuleType:
+    """The README's example server, imported from its file."""
+    spec = importlib.util.spec_from_file_location("toolgate_example_server", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def example() -> ModuleType:
+    return load_example()
+
+
+@pytest.fixture(scope="session")
+def mcp_url(example: ModuleType, toolgate: Toolgate, resource: str, mcp_port: int) -> Iterator[str]:
+    """The example server, guarded, under uvicorn; its URL is the protected resource."""
+    served = Served(example.create_app(toolgate.url, resource), mcp_port)
+    try:
+        yield resource
+    finally:
+        served.stop()
+
+
 def jti_of(token: str) -> str:
     import base64
 
@@ -182,9 +213,11 @@ class Seen:
 
     def __init__(self) -> None:
         self.responses: list[tuple[int, str | None]] = []
+        self.content_types: list[str] = []
 
     async def hook(self, response: httpx2.Response) -> None:
         self.responses.append((response.status_code, response.headers.get("www-authenticate")))
+        self.content_types.append(response.headers.get("content-type", ""))
 
 
 @asynccontextmanager

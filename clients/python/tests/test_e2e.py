@@ -3,50 +3,19 @@ README's) guarded by a real toolgate, real tokens from the demo issuer.
 
 The same assertions as toolgate's TypeScript end-to-end test: an allowed
 call, a denied call with reasons, a step-up 403, a revoked token, filtered
-lists, and toolgate down leading to a fail-closed 503 (last in this file: it
-stops toolgate)."""
+lists, and toolgate down leading to a fail-closed 503."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import Served, Toolgate, connect, jti_of
+from conftest import Served, Toolgate, connect, free_port, jti_of
 
 pytestmark = pytest.mark.anyio
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "server.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("toolgate_example_server", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def example() -> ModuleType:
-    return load_example()
-
-
-@pytest.fixture(scope="module")
-def mcp_url(example: ModuleType, toolgate: Toolgate, resource: str, mcp_port: int) -> Iterator[str]:
-    served = Served(example.create_app(toolgate.url, resource), mcp_port)
-    try:
-        yield resource
-    finally:
-        served.stop()
-
 
 def ran(example: ModuleType, name: str) -> list[dict[str, object]]:
     return [args for tool, args in example.ran if tool == name]
@@ -162,17 +131,27 @@ async def test_missing_invalid_expired_and_foreign_tokens_get_401_with_the_chall
         }
 
 
-async def test_toolgate_down_fails_closed_with_503(example: ModuleType, toolgate: Toolgate, mcp_url: str) -> None:
-    token = toolgate.token("alice", roles="support_agent", scope="refunds:write invoices:read")
-    async with connect(mcp_url, token) as (client, seen):
-        assert not (await client.call_tool("invoices.read", {"invoice_id": "i-9"})).is_error
-        toolgate.stop()
-        before = len(example.ran)
-        with pytest.raises(MCPError) as refused:
-            await client.call_tool("invoices.read", {"invoice_id": "i-10"})
-        assert refused.value.data == {"code": "toolgate_unavailable"}
-        assert seen.responses[-1][0] == 503
-        with pytest.raises(MCPError):
-            await client.list_tools()
-        assert seen.responses[-1][0] == 503
-        assert len(example.ran) == before
+async def test_toolgate_down_fails_closed_with_503(example: ModuleType) -> None:
+    # Its own toolgate and server: this test stops toolgate.
+    port = free_port()
+    own = Toolgate(f"http://127.0.0.1:{port}/mcp")
+    own.start()
+    served = Served(example.create_app(own.url, own.resource), port)
+    try:
+        token = own.token("alice", roles="support_agent", scope="refunds:write invoices:read")
+        async with connect(own.resource, token) as (client, seen):
+            assert not (await client.call_tool("invoices.read", {"invoice_id": "i-9"})).is_error
+            own.stop()
+            before = len(example.ran)
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("invoices.read", {"invoice_id": "i-10"})
+            assert refused.value.data == {"code": "toolgate_unavailable"}
+            assert seen.responses[-1][0] == 503
+            with pytest.raises(MCPError) as listed:
+                await client.list_tools()
+            assert listed.value.data == {"code": "toolgate_unavailable"}
+            assert seen.responses[-1][0] == 503
+            assert len(example.ran) == before
+    finally:
+        served.stop()
+        own.cleanup()
