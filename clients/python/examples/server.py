@@ -1,6 +1,6 @@
 """A Python MCP server on the official SDK, guarded by toolgate.
 
-Run toolgate (`make run`), then: python clients/python/examples/server.py
+With toolgate running (`make run`): .venv/bin/python clients/python/examples/server.py
 """
 
 import os
