@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 
-from toolgate_guard import HttpDecider, ToolgateGuard
+from toolgate_guard import GuardedApp, HttpDecider, ToolgateGuard
 
 # Every handler that runs is recorded here: the example's stand-in for a side effect.
 ran: list[tuple[str, dict[str, Any]]] = []
@@ -52,7 +52,7 @@ def build_server() -> MCPServer:
     return server
 
 
-def create_app(toolgate_url: str, resource: str):  # type: ignore[no-untyped-def]
+def create_app(toolgate_url: str, resource: str) -> GuardedApp:
     """The guarded ASGI app: toolgate decides, authenticates and filters."""
     guard = ToolgateGuard(
         HttpDecider(toolgate_url, timeout=5.0),

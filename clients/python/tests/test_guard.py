@@ -86,6 +86,7 @@ async def test_batches_with_a_decided_method_and_unreadable_bodies_are_refused(
         b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "refunds.create", "arguments": {"amount": NaN}}}',
         b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "refunds.create", "arguments": {"amount": 1e400}}}',
         b"\xff\xfe",
+        b"[" * 100_000 + b"]" * 100_000,
     ]
     for body in not_json:
         res = await post(mcp_url, body, alice)

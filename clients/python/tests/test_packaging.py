@@ -43,3 +43,12 @@ def test_the_readme_example_is_the_file_the_tests_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", body, re.S)
     assert blocks, "no python block in the section"
     assert blocks[0] == EXAMPLE.read_text()
+
+
+def test_the_package_and_the_example_type_check_strict(tmp_path: Path) -> None:
+    from mypy import api
+
+    out, err, status = api.run(
+        ["--strict", "--cache-dir", str(tmp_path / "mypy"), str(PACKAGE / "src" / "toolgate_guard"), str(EXAMPLE)]
+    )
+    assert status == 0, out + err

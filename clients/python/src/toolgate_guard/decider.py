@@ -14,11 +14,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
 
-ListKind = Literal["tool", "resource", "prompt"]
+from .messages import ListKind
 
 _CODE = re.compile(r"^[a-z_]{1,64}$")
 # A challenge goes out as a response header: visible ASCII and spaces only.

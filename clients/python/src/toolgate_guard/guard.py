@@ -8,8 +8,10 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
+
+from mcp.server.mcpserver import MCPServer
 
 from .decider import Decision, HttpDecider
 from .headers import HEADER_MISMATCH, header_mismatch
@@ -25,15 +27,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _BEARER = re.compile(r"^Bearer\s+", re.I)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class GuardableServer(Protocol):
-    """What the guard needs of an ``mcp.server.mcpserver.MCPServer``."""
-
-    @property
-    def middleware(self) -> list[Any]: ...
-
-    def streamable_http_app(self, **kwargs: Any) -> Any: ...
 
 
 class _BadJson(ValueError):
@@ -209,7 +202,7 @@ class ToolgateGuard:
         self.sdk_middleware = ListFilter(decider, server_id)
         """The SDK middleware; `protect` installs it on the server."""
 
-    def protect(self, server: GuardableServer, app: ASGIApp | None = None, **streamable_http_app_kwargs: Any) -> GuardedApp:
+    def protect(self, server: MCPServer[Any], app: ASGIApp | None = None, **streamable_http_app_kwargs: Any) -> GuardedApp:
         """Installs the guard's SDK middleware on `server` and returns the
         guarded ASGI app: `app` when given (built from this server), else
         ``server.streamable_http_app(**streamable_http_app_kwargs)``."""

@@ -3,12 +3,14 @@ decision requests, and the subject a decision was made about."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
+
+ListKind = Literal["tool", "resource", "prompt"]
 
 DECIDED_METHODS: Final = ("tools/call", "resources/read", "prompts/get", "completion/complete")
 """The MCP methods decided before any handler runs."""
 
-LISTS: Final = {
+LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
     # method: (result field, kind toolgate evaluates, the item's id field)
     "tools/list": ("tools", "tool", "name"),
     "resources/list": ("resources", "resource", "uri"),

@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .decider import HttpDecider
-from .messages import DECIDED_METHODS, LISTS, subject_of
+from .messages import DECIDED_METHODS, LISTS, ListKind, subject_of
 
 SCOPE_KEY = "toolgate.guard"
 """Where the ASGI guard leaves its mark on the ASGI scope."""
@@ -83,7 +83,7 @@ class ListFilter:
             return await call_next(ctx)
         return await self._filtered(listed, mark.token, await call_next(ctx))
 
-    async def _filtered(self, listed: tuple[str, str, str], token: str, result: HandlerResult) -> HandlerResult:
+    async def _filtered(self, listed: tuple[str, ListKind, str], token: str, result: HandlerResult) -> HandlerResult:
         field, kind, id_field = listed
         answer = _as_dict(result)
         if answer is None:
@@ -97,7 +97,7 @@ class ListFilter:
                 item["annotations"] = x["annotations"]
             items.append(item)
         # A deny (bad token, toolgate unreachable) answers allowed=[]: nothing is visible.
-        t = await self._decider.filter_list(token, self._server_id, kind, items)  # type: ignore[arg-type]
+        t = await self._decider.filter_list(token, self._server_id, kind, items)
         allowed = set(t.allowed)
         # Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
         return {**answer, field: [x for x in entries if x[id_field] in allowed], "cacheScope": "private"}
