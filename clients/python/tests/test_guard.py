@@ -139,9 +139,15 @@ class GarbageToolgate:
 
     def __init__(self, status: int, body: bytes) -> None:
         self.status, self.body = status, body
+        self.hang = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            return
+        if self.hang:
+            # Never answers: waits until the guard's decider gives up and disconnects.
+            while (await receive())["type"] != "http.disconnect":
+                pass
             return
         await send({"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": self.body})
@@ -185,6 +191,30 @@ async def test_toolgate_answering_garbage_is_a_503_and_nothing_runs(
         assert len(example.ran) == before
     finally:
         served.stop()
+
+
+async def test_toolgate_not_answering_in_time_is_a_503_and_nothing_runs(example: ModuleType, garbage: GarbageToolgate) -> None:
+    garbage.hang = True
+    port = free_port()
+    guard = ToolgateGuard(HttpDecider(garbage.url, timeout=0.5), "demo")  # type: ignore[attr-defined]
+    served = Served(guard.protect(example.build_server()), port)
+    try:
+        before = len(example.ran)
+        res = await post(f"http://127.0.0.1:{port}/mcp", call("invoices.read", {"invoice_id": "i-6"}), "any-token", **agreeing("invoices.read"))
+        assert res.status_code == 503
+        assert res.json()["error"]["data"] == {"code": "toolgate_unavailable"}
+        assert len(example.ran) == before
+    finally:
+        garbage.hang = False
+        served.stop()
+
+
+async def test_repeated_authorization_headers_are_refused(example: ModuleType, mcp_url: str, alice: str) -> None:
+    headers = [("accept", ACCEPT), ("content-type", "application/json"), ("authorization", f"Bearer {alice}"), ("authorization", "Bearer x")]
+    async with httpx2.AsyncClient(trust_env=False, timeout=30) as http:
+        res = await http.post(mcp_url, content=json.dumps(call("invoices.read", {"invoice_id": "i-7"})).encode(), headers=headers)
+    assert res.status_code == 400 and res.json()["error"]["code"] == -32600
+    assert ("invoices.read", {"invoice_id": "i-7"}) not in example.ran
 
 
 async def test_the_sdk_middleware_refuses_what_the_asgi_guard_did_not_decide(
