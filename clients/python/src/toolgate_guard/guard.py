@@ -166,10 +166,11 @@ class GuardedApp:
             await self._inner(scope, receive, send)
         elif scope["type"] == "http":
             await self._guard._http(scope, receive, send, self._inner)
-        else:
-            # The SDK serves no websockets; anything else never reaches it.
-            if scope["type"] == "websocket":
+        elif scope["type"] == "websocket":
+            # The SDK serves no websockets: refuse the handshake (policy violation).
+            if (await receive())["type"] == "websocket.connect":
                 await send({"type": "websocket.close", "code": 1008})
+        # Any other scope type never reaches the SDK.
 
 
 class ToolgateGuard:
