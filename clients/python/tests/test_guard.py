@@ -184,8 +184,13 @@ async def test_toolgate_answering_garbage_is_a_503_and_nothing_runs(
     served = Served(example.create_app(garbage.url, resource), port)  # type: ignore[attr-defined]
     try:
         before = len(example.ran)
-        for message in (call("invoices.read", {"invoice_id": "i-4"}), {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}):
-            res = await post(resource, message, "any-token")
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": call("x", {})["params"]["_meta"]}}
+        requests = [
+            (call("invoices.read", {"invoice_id": "i-4"}), agreeing("invoices.read")),
+            (listing, {"mcp_protocol_version": MODERN, "mcp_method": "tools/list"}),
+        ]
+        for message, headers in requests:
+            res = await post(resource, message, "any-token", **headers)
             assert res.status_code == 503
             assert res.json()["error"]["data"] == {"code": "toolgate_unavailable"}
         assert len(example.ran) == before
