@@ -12,16 +12,26 @@ CONFIG        ?= config/demo.yaml
 OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
+VENV          := .venv
+PY_STAMP      := $(VENV)/.installed
 
-.PHONY: parity demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: parity python-setup python-test demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
-## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
-setup: $(NODE_STAMP) tools
+## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv (idempotent)
+setup: $(NODE_STAMP) tools python-setup
 
 tools: $(OPA_STAMP) $(REGAL_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
+	@touch $@
+
+# The Python guard (clients/python) and its test dependencies, pinned in its pyproject, from PyPI.
+python-setup: $(PY_STAMP)
+
+$(PY_STAMP): clients/python/pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e 'clients/python[test]'
 	@touch $@
 
 $(OPA_STAMP):
@@ -62,9 +72,9 @@ run: policy
 demo: policy
 	node dist/demo/run-demo.js
 
-## test: every check: typecheck, lint, Rego fmt/check/test+coverage/parity/Regal, jest, OPA's compliance suite (ratchet)
+## test: every check: typecheck, lint, Rego fmt/check/test+coverage/parity/Regal, jest, the Python guard's pytest, OPA's compliance suite (ratchet)
 CONFORMANCE_MIN_PASSED := 2351
-test: setup build check-ts lint rego-fmt rego-check rego-test parity rego-lint jest conformance-ratchet
+test: setup build check-ts lint rego-fmt rego-check rego-test parity rego-lint jest python-test conformance-ratchet
 
 check-ts: $(NODE_STAMP)
 	npx tsc -p tsconfig.json --noEmit
@@ -101,6 +111,10 @@ rego-lint: $(REGAL_STAMP)
 
 jest: $(NODE_STAMP) $(OPA_STAMP)
 	npm test
+
+# pytest against a real toolgate (dist/), the real opa and the example server; its summary line closes the output.
+python-test: $(PY_STAMP) $(OPA_STAMP) build
+	cd clients/python && ../../$(VENV)/bin/python -m pytest
 
 print-opa-version:
 	@echo $(OPA_VERSION)

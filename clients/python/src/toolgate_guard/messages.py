@@ -1,0 +1,68 @@
+"""What the guard reads out of JSON-RPC messages: the decided methods, their
+decision requests, and the subject a decision was made about."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+ListKind = Literal["tool", "resource", "prompt"]
+
+DECIDED_METHODS: Final = ("tools/call", "resources/read", "prompts/get", "completion/complete")
+"""The MCP methods decided before any handler runs."""
+
+LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
+    # method: (result field, kind toolgate evaluates, the item's id field)
+    "tools/list": ("tools", "tool", "name"),
+    "resources/list": ("resources", "resource", "uri"),
+    "prompts/list": ("prompts", "prompt", "name"),
+}
+"""The list methods filtered per caller."""
+
+
+def object_or_none(v: object) -> dict[str, Any] | None:
+    return v if isinstance(v, dict) else None
+
+
+def is_decided(m: object) -> bool:
+    return isinstance(m, dict) and m.get("method") in DECIDED_METHODS
+
+
+def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str, Any]:
+    """The ``POST /v1/decisions`` body for one decided message. Values are passed
+    on as the client sent them (not coerced): toolgate refuses a malformed one
+    with a 400 code, so the guard never decides on something other than what
+    would run. Same mapping as the TypeScript guard's ``decisionRequestFor``.
+    """
+    p = object_or_none(m.get("params")) or {}
+    base: dict[str, Any] = {"token": token, "server": server}
+    method = m.get("method")
+    if method == "tools/call":
+        tool = {"name": p.get("name")}
+        if "arguments" in p:
+            tool["arguments"] = p["arguments"]
+        return {**base, "action": "call", "tool": tool}
+    if method == "resources/read":
+        return {**base, "action": "read_resource", "resource": {"uri": p.get("uri")}}
+    if method == "prompts/get":
+        prompt = {"name": p.get("name")}
+        if "arguments" in p:
+            prompt["arguments"] = p["arguments"]
+        return {**base, "action": "get_prompt", "prompt": prompt}
+    # completion/complete: only the fields the contract knows (a PromptReference may carry a title).
+    ref = object_or_none(p.get("ref")) or {}
+    arg = object_or_none(p.get("argument")) or {}
+    completion: dict[str, Any] = {
+        "ref": {k: ref[k] for k in ("type", "name", "uri") if k in ref},
+        "argument": {"name": arg.get("name"), "value": arg.get("value")},
+    }
+    context = object_or_none(p.get("context"))
+    if context is not None:
+        completion["context"] = {"arguments": context["arguments"]} if "arguments" in context else {}
+    return {**base, "action": "complete", "completion": completion}
+
+
+def subject_of(method: str, params: object) -> dict[str, Any]:
+    """The part of a decided message a decision is about, for comparing what
+    was decided with what the SDK is about to run."""
+    request = decision_request_for({"method": method, "params": params}, "", "")
+    return {k: v for k, v in request.items() if k not in ("token", "server")}
