@@ -54,13 +54,13 @@ build: $(NODE_STAMP)
 	npx tsc -p tsconfig.build.json
 
 ## policy: check, test and compile policies/ to build/bundle.tar.gz (what the service loads)
-policy: setup build
+policy: $(NODE_STAMP) tools build
 	node dist/cli.js build --policies policies --tests rego-tests --out build
 
 ## bundle: build a bundle as CI would (build/bundle.tar.gz); sign it with SIGNING_KEY=key.pem [KEY_ID=ci] [SCOPE=…] [SIGNING_ALG=RS256]
 SIGNING_ALG ?= RS256
 KEY_ID      ?= default
-bundle: setup build
+bundle: $(NODE_STAMP) tools build
 	node dist/cli.js bundle --policies policies --tests rego-tests --out build $(if $(SIGNING_KEY),--signing-key $(SIGNING_KEY) --signing-alg $(SIGNING_ALG) --key-id $(KEY_ID) $(if $(SCOPE),--scope $(SCOPE)))
 
 ## run: set up, build, and start toolgate on 127.0.0.1 with the demo config (demo keys in .toolgate/demo)
