@@ -6,10 +6,8 @@ import { promisify } from 'node:util';
 import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
 import { ensureCapabilitiesFile } from './capabilities.js';
 import { PolicyBuildError, type PolicyStep } from './errors.js';
+import { DECISION_ENTRYPOINT } from '../contract/policy-contract.js';
 import { parseOpaProblems, runOpa } from './opa-cli.js';
-
-/** The entrypoint every toolgate policy must export (see README, "Policy contract"). */
-export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 
 /** Inputs of one policy build. */
 export interface BuildOptions {
