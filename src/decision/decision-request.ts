@@ -2,8 +2,8 @@ import { BadRequestError } from '../common/errors.js';
 import type { LimitsConfig } from '../config/config.schema.js';
 import { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject } from '../contract/policy-contract.js';
 
-// The subject shapes are the policy's input shapes; re-exported for the entry points that import them from here.
-export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject } from '../contract/policy-contract.js';
+// The subject shapes are the policy's input shapes (src/contract); re-exported for the entry points that import them from here.
+export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject };
 
 /**
  * A validated `POST /v1/decisions` body. Exactly the subject field the action

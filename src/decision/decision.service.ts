@@ -43,8 +43,8 @@ export interface ToolsResult {
  * (README, "Policy contract"): the action, `kind` for lists, and the one
  * subject field the action carries.
  */
-function subjectInput(req: DecisionRequest, time: string): PolicyInput {
-  const input: PolicyInput = { server: req.server, action: req.action, time };
+function subjectInput(req: DecisionRequest): Omit<PolicyInput, 'time'> {
+  const input: Omit<PolicyInput, 'time'> = { server: req.server, action: req.action };
   if (req.kind) input.kind = req.kind;
   if (req.tool) input.tool = req.tool;
   if (req.resource) input.resource = req.resource;
@@ -126,7 +126,7 @@ export class DecisionService {
     const now = Date.now();
     let token: VerifiedToken | undefined;
     let verified = started;
-    let input: PolicyInput = subjectInput(req, new Date(now).toISOString());
+    let input: PolicyInput = { ...subjectInput(req), time: new Date(now).toISOString() };
     let answer: unknown;
     let result: DecisionResult;
     try {

@@ -4,5 +4,6 @@ import { PolicyStoreModule } from '../policy-store/policy-store.module.js';
 import { TokenModule } from '../token/token.module.js';
 import { HealthController } from './health.controller.js';
 
+/** Liveness, readiness, status and the /metrics endpoint; it reads the features, and nothing imports it. */
 @Module({ imports: [PolicyStoreModule, TokenModule, AuditModule], controllers: [HealthController] })
 export class HealthModule {}
