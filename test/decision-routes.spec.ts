@@ -35,6 +35,8 @@ decision := {"allow": false, "reasons": [], "required_scopes": "refunds:write"} 
 
 decision := "allow" if input.tool.name == "not_an_object"
 
+decision := {"allow": false, "reasons": null} if input.tool.name == "reasons_null"
+
 decision := {"allow": true} if input.tool.name == "conflict"
 
 decision := {"allow": false} if input.tool.name == "conflict"
@@ -113,6 +115,7 @@ describe('the decision routes: one implementation, described by OpenAPI, failing
     ['no allow at all', 'allow_missing'],
     ['non-string reasons', 'reasons_not_strings'],
     ['required_scopes not an array', 'scopes_not_array'],
+    ['null reasons', 'reasons_null'],
     ['a decision that is not an object', 'not_an_object'],
     ['an evaluation error (conflicting values)', 'conflict'],
   ])('%s is policy_error: a deny the MCP server answers with 500', async (_name, tool) => {

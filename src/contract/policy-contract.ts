@@ -81,8 +81,9 @@ export function readPolicyAnswer(out: unknown): PolicyAnswer {
   if (!o || typeof o !== 'object' || typeof o.allow !== 'boolean') {
     throw new PolicyAnswerError('the policy answer has no boolean "allow"');
   }
-  const reasons = o.reasons ?? [];
-  const requiredScopes = o.required_scopes ?? [];
+  // Only an absent field defaults to []: null is not an array of strings.
+  const reasons = o.reasons === undefined ? [] : o.reasons;
+  const requiredScopes = o.required_scopes === undefined ? [] : o.required_scopes;
   if (!isStringArray(reasons) || !isStringArray(requiredScopes)) {
     throw new PolicyAnswerError('the policy answer\'s "reasons" and "required_scopes" must be arrays of strings');
   }
