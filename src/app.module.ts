@@ -2,8 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule } from './config/config.module.js';
 import type { ToolgateConfig } from './config/config.schema.js';
 import { DecisionModule } from './decision/decision.module.js';
-import { HealthModule } from './health/health-http.module.js';
-import { MetricsModule } from './health/health.module.js';
+import { HealthModule } from './health/health.module.js';
+import { TelemetryModule } from './telemetry/telemetry.module.js';
 
 /** Root module; built from an already validated config. */
 @Module({})
@@ -11,7 +11,7 @@ export class AppModule {
   static forConfig(config: ToolgateConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), MetricsModule, DecisionModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), TelemetryModule, DecisionModule, HealthModule],
     };
   }
 }

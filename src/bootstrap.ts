@@ -5,10 +5,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { ErrorFilter } from './common/error.filter.js';
-import { ToolgateConfig } from './config/config.schema.js';
-import { installFastDecisionRoutes } from './decision/decision.routes.js';
-import { DecisionService } from './decision/decision.service.js';
-import { CallerAuthGuard } from './token/caller-auth.guard.js';
+import type { ToolgateConfig } from './config/config.schema.js';
+import { DECISION_MODELS, describeDecisionRoutes } from './decision/decision.routes.js';
 import { TOOLGATE_VERSION } from './version.js';
 
 /** Options for creating the HTTP application. */
@@ -35,11 +33,6 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
   });
   app.useGlobalFilters(new ErrorFilter());
   const fastify = app.getHttpAdapter().getInstance();
-  installFastDecisionRoutes(fastify, () => ({
-    decisions: app.get(DecisionService),
-    config: app.get(ToolgateConfig),
-    auth: app.get(CallerAuthGuard),
-  }));
   const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -47,7 +40,10 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
       .setDescription('Runtime authorization decisions for MCP tool calls. See README for codes and the policy contract.')
       .setVersion(TOOLGATE_VERSION)
       .build(),
+    // The decision routes are plain Fastify routes (DecisionRoutes), which Nest cannot see: described from their table.
+    { extraModels: DECISION_MODELS },
   );
+  describeDecisionRoutes(doc);
   fastify.get('/openapi.json', (_req, reply) => {
     void reply.send(doc);
   });

@@ -4,8 +4,9 @@ import { AuditService } from '../src/audit/audit.service.js';
 import type { DecisionEvent } from '../src/audit/decision-event.js';
 import { parseConfig } from '../src/config/load-config.js';
 import { WasmPolicy } from '../src/evaluator/wasm-policy.js';
-import { MetricsService } from '../src/health/metrics.service.js';
-import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../src/policy-compiler/policy-builder.js';
+import { MetricsService } from '../src/telemetry/metrics.service.js';
+import { DECISION_ENTRYPOINT } from '../src/contract/policy-contract.js';
+import { buildPolicyBundle } from '../src/policy-compiler/policy-builder.js';
 import { policyWorkspace, type PolicyWorkspace } from './support/policy-fixtures.js';
 
 /**

@@ -11,7 +11,6 @@ import { BadRequestError } from '../src/common/errors.js';
 import { LimitsConfig } from '../src/config/config.schema.js';
 import { parseDecisionRequest } from '../src/decision/decision-request.js';
 import { DecisionRequestDto } from '../src/decision/decision.dto.js';
-import { fastDecisionRoutes } from '../src/decision/decision.routes.js';
 
 const RESOURCE = 'http://127.0.0.1:3999/mcp';
 const OTHER_RESOURCE = 'http://127.0.0.1:3998/other-mcp';
@@ -170,13 +169,6 @@ describe('decision API over real HTTP with real tokens from a loopback JWKS', ()
   });
 
   describe('policy answers in MCP terms', () => {
-    it('the hot routes run as plain Fastify handlers, not through the Nest pipeline', async () => {
-      const fastify = app.app.getHttpAdapter().getInstance();
-      expect(fastDecisionRoutes(fastify)).toEqual(['POST /v1/decisions', 'POST /v1/decisions/authenticate', 'POST /v1/decisions/list', 'POST /v1/decisions/tools']);
-      const res = await app.post('/v1/decisions', refundCall(await idp.sign(support), 5));
-      expect(res.body).toMatchObject({ allow: true });
-    });
-
     it('argument limit → 403 policy_denied with the reason, no step-up', async () => {
       const res = await app.post('/v1/decisions', refundCall(await idp.sign(support), 5000));
       expect(res.body).toMatchObject({

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { PolicyEvalError, PolicyLoadError } from '../src/evaluator/errors.js';
 import { WasmPolicy } from '../src/evaluator/wasm-policy.js';
 import { PolicyBuildError } from '../src/policy-compiler/errors.js';
-import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../src/policy-compiler/policy-builder.js';
+import { DECISION_ENTRYPOINT } from '../src/contract/policy-contract.js';
+import { buildPolicyBundle } from '../src/policy-compiler/policy-builder.js';
 import { policyWorkspace, type PolicyWorkspace } from './support/policy-fixtures.js';
 import { makeCert } from './support/certs.js';
 

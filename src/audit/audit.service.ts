@@ -6,7 +6,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { ToolgateConfig } from '../config/config.schema.js';
 import type { WasmPolicy } from '../evaluator/wasm-policy.js';
-import { MetricsService } from '../health/metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import type { FromWorker, ToWorker } from './audit-protocol.js';
 import type { DecisionEvent } from './decision-event.js';
 import type { SinkStats } from './sinks.js';

@@ -41,6 +41,8 @@ function serverSpawn(cmd: string, args: string[], opts: Parameters<typeof spawn>
 }
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
+/** BENCH_ONLY=off,floor: run only these variants and print their runs (no summary; never with --write). */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
       return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/bench/floor-server.js'), String(port), String(workUs)], { stdio: 'ignore' });
     };
     const opaReady = '/health';
-    const variants: Variant[] = [
+    const allVariants: Variant[] = [
       { id: 'floor', scenario: 'one cached token', name: 'bare Fastify floor (parse JSON, fixed answer)', start: floorServer(0) },
       { id: 'floor20', scenario: 'one cached token', name: 'floor + 20 µs of busy work per request (about one policy evaluation)', start: floorServer(20) },
       { id: 'floor60', scenario: 'one cached token', name: 'floor + 60 µs of busy work per request', start: floorServer(60) },
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
       { id: 'tgMany', scenario: '10,000 distinct tokens', name: 'toolgate, token cache of 1,000 (every request verifies)', start: toolgate(undefined, undefined, 1000) },
       { id: 'opaMany', scenario: '10,000 distinct tokens', name: 'opa run --server, JWT cache of 1,000 (every request verifies)', start: opaServer(1000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
     ];
+    const variants = ONLY ? allVariants.filter((v) => ONLY.has(v.id)) : allVariants;
     const results = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
     let port = 18300;
     for (let round = 0; round < ROUNDS; round++) {
@@ -185,6 +188,10 @@ async function main(): Promise<void> {
         results.get(v.name)!.push(await load(url, bodies));
         await stop(child);
       }
+    }
+    if (ONLY) {
+      for (const v of variants) console.log(`${v.id}: ${results.get(v.name)!.map((r) => `${r.rps.toFixed(0)} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms, errors+non-2xx ${r.errors + r.non2xx})`).join('; ')}`);
+      return;
     }
     const rpsOf = (id: string) => median(results.get(variants.find((v) => v.id === id)!.name)!.map((r) => r.rps));
     const floor = rpsOf('floor');

@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { WasmPolicy } from '../evaluator/wasm-policy.js';
 import { runOpa } from '../policy-compiler/opa-cli.js';
-import { buildPolicyBundle, DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
+import { DECISION_ENTRYPOINT } from '../contract/policy-contract.js';
+import { buildPolicyBundle } from '../policy-compiler/policy-builder.js';
 import { machine, percentile, report } from './report.js';
 
 interface Catalog {

@@ -17,6 +17,18 @@ const FASTIFY_CODES: Record<string, [string, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the body is not valid JSON'],
 };
 
+/** The answer for a Fastify client error, classified by its code (FST_…) and status, never by message. */
+function fastifyAnswer(err: unknown): ErrorAnswer | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | undefined;
+  if (!e || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
+  const known = FASTIFY_CODES[e.code];
+  if (known) return { status: 400, body: { code: known[0], message: known[1] } };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: 400, body: { code: 'invalid_request', message: typeof e.message === 'string' ? e.message : 'invalid request' } };
+  }
+  return undefined;
+}
+
 /**
  * The one place that maps errors to HTTP. Domain errors carry codes; client
  * mistakes are 400 with {code, message}; anything unexpected is a 500 with a
@@ -38,29 +50,21 @@ export function answerFor(err: unknown, log?: Logger): ErrorAnswer {
     return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
   }
   if (err instanceof HttpException) {
-    // Nest wraps Fastify's body-parser errors (FST_ERR_CTP_*) into HttpExceptions by status.
+    // Nest wraps Fastify's body-parser errors (FST_ERR_CTP_*) into HttpExceptions whose cause is the original.
+    const fastify = fastifyAnswer(err.cause);
+    if (fastify) return fastify;
     const status = err.getStatus();
-    if (status === 413) return { status: 400, body: { code: 'body_too_large', message: FASTIFY_CODES.FST_ERR_CTP_BODY_TOO_LARGE[1] } };
-    if (status === 415) return { status: 400, body: { code: 'unsupported_media_type', message: FASTIFY_CODES.FST_ERR_CTP_INVALID_MEDIA_TYPE[1] } };
     if (status === 404) return { status, body: { code: 'not_found', message: err.message } };
     if (status === 405) return { status, body: { code: 'method_not_allowed', message: err.message } };
-    if (status === 400 && /JSON|Unexpected token|prototype|constructor/i.test(err.message)) {
-      return { status: 400, body: { code: 'invalid_json', message: 'the body is not valid JSON' } };
-    }
     if (status < 500) return { status: 400, body: { code: 'invalid_request', message: err.message } };
     log?.error(`HTTP ${status}: ${err.message}`);
     return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
   }
-  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | undefined;
-  if (e && typeof e.code === 'string' && e.code.startsWith('FST_')) {
-    const known = FASTIFY_CODES[e.code];
-    if (known) return { status: 400, body: { code: known[0], message: known[1] } };
-    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      return { status: 400, body: { code: 'invalid_request', message: String(e.message ?? 'invalid request') } };
-    }
-  }
-  // JSON body parse errors (SyntaxError with statusCode 400) and prototype-poisoning refusals.
-  if (e && e.statusCode === 400) return { status: 400, body: { code: 'invalid_json', message: 'the body is not valid JSON' } };
+  const fastify = fastifyAnswer(err);
+  if (fastify) return fastify;
+  // Any other error a library marks as the client's (a 4xx statusCode) is still a 400, never a 500.
+  const sc = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  if (typeof sc === 'number' && sc >= 400 && sc < 500) return { status: 400, body: { code: 'invalid_request', message: 'invalid request' } };
   log?.error(`unexpected error: ${err instanceof Error ? err.stack : String(err)}`);
   return { status: 500, body: { code: 'internal_error', message: 'internal error' } };
 }

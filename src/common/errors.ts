@@ -1,7 +1,10 @@
 /**
  * Every failure toolgate raises on purpose carries a stable snake_case `code`.
- * Tests and clients match on the code, never on the message. Only the global
- * exception filter maps codes to HTTP statuses.
+ * Tests and clients match on the code, never on the message. Only `answerFor`
+ * (common/error.filter.ts) maps these errors to the HTTP status of toolgate's
+ * own answer; the global exception filter and the plain decision routes both
+ * call it. A decision's `http_status` (what the MCP server should answer) is a
+ * result, not an error, and DecisionService sets it.
  */
 export class ToolgateError extends Error {
   constructor(

@@ -1,28 +1,9 @@
 import { BadRequestError } from '../common/errors.js';
 import type { LimitsConfig } from '../config/config.schema.js';
+import { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject } from '../contract/policy-contract.js';
 
-/** What a decision is about (`input.action` in the policy contract). */
-export type DecisionAction = 'call' | 'list' | 'read_resource' | 'get_prompt' | 'complete';
-
-/** What a list filter is about (`input.kind` with action "list"). */
-export type ListKind = 'tool' | 'resource' | 'prompt';
-
-export const DECISION_ACTIONS: readonly DecisionAction[] = ['call', 'list', 'read_resource', 'get_prompt', 'complete'];
-export const LIST_KINDS: readonly ListKind[] = ['tool', 'resource', 'prompt'];
-
-/** The tool of a `call`, or of a `list` with kind "tool". */
-export interface ToolSubject {
-  name: string;
-  arguments: Record<string, unknown>;
-  annotations: Record<string, unknown>;
-}
-
-/** A `completion/complete` request: what is completed and the argument typed so far. */
-export interface CompletionSubject {
-  ref: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
-  argument: { name: string; value: string };
-  context: { arguments: Record<string, unknown> };
-}
+// The subject shapes are the policy's input shapes (src/contract); re-exported for the entry points that import them from here.
+export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject };
 
 /**
  * A validated `POST /v1/decisions` body. Exactly the subject field the action

@@ -1,11 +1,15 @@
-import { Logger } from '@nestjs/common';
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { answerFor } from '../common/error.filter.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
+import { AuthenticateRequestDto, DecisionRequestDto, DecisionResponseDto, ErrorResponseDto, ListRequestDto, ToolsRequestDto, ToolsResponseDto } from './decision.dto.js';
 import { DecisionService } from './decision.service.js';
 
+/** The name the decision log records for a caller. */
 export function callerName(c: Caller | undefined): string {
   if (!c) return 'anonymous';
   return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
@@ -17,56 +21,128 @@ interface Deps {
   auth: CallerAuthGuard;
 }
 
-/**
- * The hot routes (POST /v1/decisions, /v1/decisions/tools, /v1/decisions/list
- * and /v1/decisions/authenticate: an MCP server calls one per request) run as plain
- * Fastify handlers. Nest still declares them (DecisionController: routing table,
- * OpenAPI), but its per-request pipeline (execution context, guard and filter
- * resolution, param factories) measured ~25% of a decision's HTTP cost, so an
- * `onRoute` hook swaps in these handlers when Nest registers the routes. They do
- * exactly what the controller does: the same caller authentication, the same
- * request parsing, the same DecisionService, errors through the same answerFor.
- */
-const swapped = new WeakMap<FastifyInstance, Set<string>>();
-
-/** Routes whose handler the hook replaced on this instance (`POST /v1/decisions`, …). */
-export function fastDecisionRoutes(fastify: FastifyInstance): string[] {
-  return [...(swapped.get(fastify) ?? [])].sort();
+/** One decision route: what it serves and how OpenAPI describes it. */
+interface DecisionRoute {
+  path: string;
+  operationId: string;
+  summary: string;
+  request: Type;
+  response: Type;
+  okDescription: string;
+  run(d: Deps, body: unknown, caller: string): Promise<unknown>;
 }
 
-export function installFastDecisionRoutes(fastify: FastifyInstance, deps: () => Deps): void {
+/**
+ * The decision API an MCP server calls on every request. This table is the
+ * only implementation of these routes: they are plain Fastify routes
+ * (registered by DecisionRoutes below), not a Nest controller, because Nest's
+ * per-request pipeline (execution context, guard and filter resolution, param
+ * factories) measured about 25% of a decision's HTTP cost. Nest guards,
+ * interceptors and pipes therefore never see them: each handler authenticates
+ * the caller, parses the body by hand (decision-request.ts) and maps errors
+ * through answerFor, like the rest of the API.
+ */
+export const DECISION_ROUTES: readonly DecisionRoute[] = [
+  {
+    path: '/v1/decisions',
+    operationId: 'decide',
+    summary: 'Decide one request: tools/call, resources/read, prompts/get, completion/complete, or one listed item.',
+    request: DecisionRequestDto,
+    response: DecisionResponseDto,
+    okDescription: 'The decision; a deny is a 200 with allow: false.',
+    run: (d, body, caller) => d.decisions.decide(parseDecisionRequest(body, d.config.limits), caller),
+  },
+  {
+    path: '/v1/decisions/tools',
+    operationId: 'filterTools',
+    summary: 'Filter a tools/list answer to the tools the caller may see.',
+    request: ToolsRequestDto,
+    response: ToolsResponseDto,
+    okDescription: '`allowed` holds the names of the tools the caller may see.',
+    run: (d, body, caller) => d.decisions.filterTools(parseToolsRequest(body, d.config.limits), caller),
+  },
+  {
+    path: '/v1/decisions/list',
+    operationId: 'filterList',
+    summary: 'Filter a tools/, resources/ or prompts/list answer to the items the caller may see.',
+    request: ListRequestDto,
+    response: ToolsResponseDto,
+    okDescription: '`allowed` holds the names (tools, prompts) or URIs (resources) the caller may see.',
+    run: (d, body, caller) => d.decisions.filterList(parseListRequest(body, d.config.limits), caller),
+  },
+  {
+    path: '/v1/decisions/authenticate',
+    operationId: 'authenticate',
+    summary: 'Authenticate a request no policy action covers (initialize, ping, notifications).',
+    request: AuthenticateRequestDto,
+    response: DecisionResponseDto,
+    okDescription: 'allow: true when the token verifies for the server; otherwise the same deny as a decision.',
+    run: (d, body, caller) => d.decisions.authenticate(parseAuthenticateRequest(body, d.config.limits), caller),
+  },
+];
+
+/** Registers the decision routes on `fastify`: authenticate the caller, run, answer 200, or map the error. */
+export function registerDecisionRoutes(fastify: FastifyInstance, deps: Deps): void {
   const log = new Logger('DecisionRoutes');
-  let resolved: Deps | undefined;
-  const fail = (reply: FastifyReply, err: unknown) => {
-    const a = answerFor(err, log);
-    if (a.headers) for (const [k, v] of Object.entries(a.headers)) void reply.header(k, v);
-    return reply.code(a.status).send(a.body);
-  };
-  /** One hot route: authenticate the caller, run, answer 200, or map the error as ErrorFilter does. */
-  const route =
-    (run: (d: Deps, body: unknown, caller: string) => Promise<unknown>) =>
-    async (req: FastifyRequest, reply: FastifyReply) => {
-      const d = (resolved ??= deps());
+  for (const r of DECISION_ROUTES) {
+    fastify.post(r.path, async (req: FastifyRequest, reply: FastifyReply) => {
       try {
-        const caller = await d.auth.authenticate(req);
-        return reply.code(200).send(await run(d, req.body, callerName(caller)));
+        const caller = await deps.auth.authenticate(req);
+        return reply.code(200).send(await r.run(deps, req.body, callerName(caller)));
       } catch (err) {
-        return fail(reply, err);
+        const a = answerFor(err, log);
+        if (a.headers) for (const [k, v] of Object.entries(a.headers)) void reply.header(k, v);
+        return reply.code(a.status).send(a.body);
       }
+    });
+  }
+}
+
+/** The DTO classes the decision routes' OpenAPI description refers to (SwaggerModule `extraModels`). */
+export const DECISION_MODELS: Type[] = [...new Set(DECISION_ROUTES.flatMap((r) => [r.request, r.response])), ErrorResponseDto];
+
+/** Adds the decision routes to an OpenAPI document built with DECISION_MODELS as extra models. */
+export function describeDecisionRoutes(doc: OpenAPIObject): void {
+  const ref = (t: Type) => ({ $ref: `#/components/schemas/${t.name}` });
+  const json = (t: Type) => ({ 'application/json': { schema: ref(t) } });
+  for (const r of DECISION_ROUTES) {
+    doc.paths[r.path] = {
+      post: {
+        operationId: r.operationId,
+        summary: r.summary,
+        tags: ['decisions'],
+        requestBody: { required: true, content: json(r.request) },
+        responses: {
+          '200': { description: r.okDescription, content: json(r.response) },
+          '400': { description: 'Malformed request: {code, message}.', content: json(ErrorResponseDto) },
+          '401': { description: 'The caller of toolgate is not authenticated (callers.auth: jwt).', content: json(ErrorResponseDto) },
+          '403': { description: "The caller's token lacks the caller scope.", content: json(ErrorResponseDto) },
+          '503': { description: 'No policy is loaded.', content: json(ErrorResponseDto) },
+        },
+      },
     };
-  const decide = route((d, body, caller) => d.decisions.decide(parseDecisionRequest(body, d.config.limits), caller));
-  const tools = route((d, body, caller) => d.decisions.filterTools(parseToolsRequest(body, d.config.limits), caller));
-  const handlers: Record<string, RouteOptions['handler']> = {
-    '/v1/decisions': decide,
-    '/v1/decisions/tools': tools,
-    '/v1/decisions/list': route((d, body, caller) => d.decisions.filterList(parseListRequest(body, d.config.limits), caller)),
-    '/v1/decisions/authenticate': route((d, body, caller) => d.decisions.authenticate(parseAuthenticateRequest(body, d.config.limits), caller)),
-  };
-  const done = new Set<string>();
-  swapped.set(fastify, done);
-  fastify.addHook('onRoute', (route: RouteOptions) => {
-    if (route.method !== 'POST' || !Object.hasOwn(handlers, route.url)) return;
-    route.handler = handlers[route.url];
-    done.add(`POST ${route.url}`);
-  });
+  }
+}
+
+/**
+ * Registers the decision routes when the application starts, on Nest's
+ * Fastify instance (so they exist however the app is built), with the
+ * services from Nest's container.
+ */
+@Injectable()
+export class DecisionRoutes implements OnModuleInit {
+  constructor(
+    private readonly host: HttpAdapterHost,
+    private readonly decisions: DecisionService,
+    private readonly config: ToolgateConfig,
+    private readonly auth: CallerAuthGuard,
+  ) {}
+
+  onModuleInit(): void {
+    const adapter = this.host.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
+    // No HTTP adapter: an application context (no routes at all).
+    if (!adapter) return;
+    if (adapter.getType() !== 'fastify') throw new Error('the decision routes need the Fastify adapter');
+    registerDecisionRoutes(adapter.getInstance<FastifyInstance>(), { decisions: this.decisions, config: this.config, auth: this.auth });
+  }
 }

@@ -3,11 +3,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { DecisionEvent } from '../audit/decision-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
+import { stripBearer } from '../common/bearer.js';
+import { DECISION_ENTRYPOINT, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
-import { MetricsService } from '../health/metrics.service.js';
-import { DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
@@ -37,19 +38,13 @@ export interface ToolsResult {
   reasons?: string[];
 }
 
-interface PolicyAnswer {
-  allow: boolean;
-  reasons: string[];
-  requiredScopes: string[];
-}
-
 /**
  * The policy input fields of a request besides claims, scopes and time
  * (README, "Policy contract"): the action, `kind` for lists, and the one
  * subject field the action carries.
  */
-function subjectInput(req: DecisionRequest): Record<string, unknown> {
-  const input: Record<string, unknown> = { server: req.server, action: req.action };
+function subjectInput(req: DecisionRequest): Omit<PolicyInput, 'time'> {
+  const input: Omit<PolicyInput, 'time'> = { server: req.server, action: req.action };
   if (req.kind) input.kind = req.kind;
   if (req.tool) input.tool = req.tool;
   if (req.resource) input.resource = req.resource;
@@ -59,17 +54,32 @@ function subjectInput(req: DecisionRequest): Record<string, unknown> {
 }
 
 /** The subject of one listed item, as `action: "list"` sees it. */
-function listedSubject(kind: ListKind, id: string, annotations: Record<string, unknown>): Record<string, unknown> {
+function listedSubject(kind: ListKind, id: string, annotations: Record<string, unknown>): Pick<PolicyInput, 'tool' | 'resource' | 'prompt'> {
   if (kind === 'tool') return { tool: { name: id, arguments: {}, annotations } };
   if (kind === 'resource') return { resource: { uri: id } };
   return { prompt: { name: id, arguments: {} } };
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string');
-}
-
 const VERSION = '0.1.0';
+
+/** What one decision-log event is made of (DecisionService.event). */
+interface EventFacts {
+  kind: DecisionEvent['kind'];
+  decisionId: string;
+  /** Request time, ms since the epoch. */
+  now: number;
+  /** The policy input (for list filters: the request, summarized). */
+  input: PolicyInput | Record<string, unknown>;
+  /** What the policy answered, if it was asked. */
+  answer: unknown;
+  result: DecisionResult;
+  active: ActivePolicy;
+  requestedBy: string;
+  /** The token as sent: fingerprinted when it never verified. */
+  rawToken: string;
+  token: VerifiedToken | undefined;
+  metrics: Record<string, number>;
+}
 
 /**
  * Decides tool calls: verify the token, evaluate the active policy over the
@@ -116,7 +126,7 @@ export class DecisionService {
     const now = Date.now();
     let token: VerifiedToken | undefined;
     let verified = started;
-    let input: Record<string, unknown> = { ...subjectInput(req), time: new Date(now).toISOString() };
+    let input: PolicyInput = { ...subjectInput(req), time: new Date(now).toISOString() };
     let answer: unknown;
     let result: DecisionResult;
     try {
@@ -124,7 +134,7 @@ export class DecisionService {
       verified = performance.now();
       input = { claims: token.claims, scopes: token.scopes, ...input };
       answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
-      result = this.toResult(decisionId, active.revision, server, this.checkAnswer(answer));
+      result = this.toResult(decisionId, active.revision, server, readPolicyAnswer(answer));
     } catch (e) {
       if (e instanceof RevokedTokenError) token = e.token;
       if (verified === started) verified = performance.now();
@@ -133,13 +143,8 @@ export class DecisionService {
     const done = performance.now();
     this.record('decide', result.allow, result.code, started, done);
     if (this.audit.enabled) {
-      this.audit.record(
-        this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req.token, token, {
-          timer_token_verify_ns: Math.round((verified - started) * 1e6),
-          timer_server_handler_ns: Math.round((done - started) * 1e6),
-        }),
-        active.policy,
-      );
+      const metrics = { timer_token_verify_ns: Math.round((verified - started) * 1e6), timer_server_handler_ns: Math.round((done - started) * 1e6) };
+      this.audit.record(this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, rawToken: req.token, token, metrics }), active.policy);
     }
     return result;
   }
@@ -167,9 +172,9 @@ export class DecisionService {
       token = await this.tokens.verify(req.token, server);
       const allowed: string[] = [];
       for (const item of req.items) {
-        const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
+        const input: PolicyInput = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
         try {
-          if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
+          if (readPolicyAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
         } catch (e) {
           // Fail closed per item: an item whose visibility cannot be decided is hidden.
           this.log.warn(`list evaluation failed for ${req.kind} ${item.id}: ${describeThrown(e)}`);
@@ -189,9 +194,9 @@ export class DecisionService {
         eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
       if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
-      const event = this.event(eventKind, decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
-        timer_server_handler_ns: Math.round((done - started) * 1e6),
-      });
+      const answer = out.code === undefined ? { allowed: out.allowed } : undefined;
+      const metrics = { timer_server_handler_ns: Math.round((done - started) * 1e6) };
+      const event = this.event({ kind: eventKind, decisionId, now, input, answer, result, active, requestedBy, rawToken: req.token, token, metrics });
       event.outcome.allowed = out.allowed;
       this.audit.record(event, active.policy);
     }
@@ -224,25 +229,10 @@ export class DecisionService {
     // Only refusals are logged: a log line per ping or initialize would drown the decisions.
     if (this.audit.enabled && !result.allow) {
       const input = { server: req.server, action: 'authenticate', time: new Date(now).toISOString() };
-      this.audit.record(
-        this.event('authenticate', decisionId, now, input, undefined, result, active, requestedBy, req.token, token, { timer_token_verify_ns: Math.round((done - started) * 1e6) }),
-        active.policy,
-      );
+      const metrics = { timer_token_verify_ns: Math.round((done - started) * 1e6) };
+      this.audit.record(this.event({ kind: 'authenticate', decisionId, now, input, answer: undefined, result, active, requestedBy, rawToken: req.token, token, metrics }), active.policy);
     }
     return result;
-  }
-
-  private checkAnswer(out: unknown): PolicyAnswer {
-    const o = out as { allow?: unknown; reasons?: unknown; required_scopes?: unknown } | undefined;
-    if (!o || typeof o !== 'object' || typeof o.allow !== 'boolean') {
-      throw new PolicyAnswerError('the policy answer has no boolean "allow"');
-    }
-    const reasons = o.reasons === undefined ? [] : o.reasons;
-    const requiredScopes = o.required_scopes === undefined ? [] : o.required_scopes;
-    if (!isStringArray(reasons) || !isStringArray(requiredScopes)) {
-      throw new PolicyAnswerError('the policy answer\'s "reasons" and "required_scopes" must be arrays of strings');
-    }
-    return { allow: o.allow === true, reasons, requiredScopes };
   }
 
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
@@ -288,42 +278,31 @@ export class DecisionService {
     };
   }
 
-  private event(
-    kind: DecisionEvent['kind'],
-    decisionId: string,
-    now: number,
-    input: Record<string, unknown>,
-    answer: unknown,
-    result: DecisionResult,
-    active: ActivePolicy,
-    requestedBy: string,
-    rawToken: string,
-    token: VerifiedToken | undefined,
-    metrics: Record<string, number>,
-  ): DecisionEvent {
+  private event(e: EventFacts): DecisionEvent {
+    const { decisionId, now, result, active, token, rawToken } = e;
     const c = token?.claims as Record<string, unknown> | undefined;
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     return {
       decision_id: decisionId,
       timestamp: new Date(now).toISOString(),
       path: DECISION_ENTRYPOINT,
-      kind,
-      input,
-      result: answer,
+      kind: e.kind,
+      input: e.input,
+      result: e.answer,
       outcome: { allow: result.allow, code: result.code, http_status: result.http_status },
       revision: active.revision,
       bundles: { toolgate: { revision: active.revision, content_hash: active.contentHash } },
       labels: this.labels,
-      requested_by: requestedBy,
+      requested_by: e.requestedBy,
       token: {
-        fingerprint: token?.fingerprint ?? (rawToken ? tokenFingerprint(rawToken.replace(/^Bearer\s+/i, '').trim()) : undefined),
+        fingerprint: token?.fingerprint ?? (rawToken ? tokenFingerprint(stripBearer(rawToken)) : undefined),
         issuer: token?.issuer,
         subject: str(c?.sub),
         client_id: str(c?.client_id) ?? str(c?.azp),
         jti: str(c?.jti),
         cached: token?.cached,
       },
-      metrics,
+      metrics: e.metrics,
     };
   }
 
@@ -332,5 +311,3 @@ export class DecisionService {
     this.metrics.latency.observe({ endpoint }, (done - started) / 1000);
   }
 }
-
-class PolicyAnswerError extends Error {}

@@ -1,6 +1,7 @@
 import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { RESOURCE_METADATA_PREFIX, resourceMetadataPath } from '../common/resource-metadata.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 
 /** RFC 9728 protected-resource metadata for one configured server. */
@@ -24,9 +25,7 @@ export class ResourceMetadataController {
   private readonly byPath = new Map<string, ServerConfig>();
 
   constructor(config: ToolgateConfig) {
-    for (const s of config.servers) {
-      this.byPath.set(new URL(s.resource).pathname.replace(/^\/|\/$/g, ''), s);
-    }
+    for (const s of config.servers) this.byPath.set(resourceMetadataPath(s.resource), s);
   }
 
   @Get()
@@ -39,8 +38,9 @@ export class ResourceMetadataController {
     this.send(String(path ?? '').replace(/\/$/, ''), reply);
   }
 
+  /** `path`: the resource path after the well-known prefix, without leading or trailing slash. */
   private send(path: string, reply: FastifyReply): void {
-    const server = this.byPath.get(path);
+    const server = this.byPath.get(path ? `${RESOURCE_METADATA_PREFIX}/${path}` : RESOURCE_METADATA_PREFIX);
     if (!server) throw new NotFoundException(`no protected resource is configured at /${path}`);
     void reply.header('cache-control', 'public, max-age=300').send(protectedResourceMetadata(server));
   }

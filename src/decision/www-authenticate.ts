@@ -1,14 +1,9 @@
+import { resourceMetadataUrl } from '../common/resource-metadata.js';
 import type { ServerConfig } from '../config/config.schema.js';
 
-/**
- * The RFC 9728 metadata URL for a protected resource: the well-known segment
- * inserted between the resource's origin and its path (RFC 9728 §3.1).
- */
-export function resourceMetadataUrl(server: ServerConfig): string {
-  if (server.resource_metadata_url) return server.resource_metadata_url;
-  const u = new URL(server.resource);
-  const p = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
-  return `${u.origin}/.well-known/oauth-protected-resource${p}`;
+/** The RFC 9728 metadata URL a challenge points to for `server`. */
+function metadataUrl(server: ServerConfig): string {
+  return resourceMetadataUrl(server.resource, server.resource_metadata_url);
 }
 
 function quote(v: string): string {
@@ -21,11 +16,11 @@ function quote(v: string): string {
 export function invalidTokenChallenge(server: ServerConfig, code: string, description: string): string {
   const params =
     code === 'token_missing'
-      ? [`resource_metadata=${quote(resourceMetadataUrl(server))}`]
+      ? [`resource_metadata=${quote(metadataUrl(server))}`]
       : [
           'error="invalid_token"',
           `error_description=${quote(description)}`,
-          `resource_metadata=${quote(resourceMetadataUrl(server))}`,
+          `resource_metadata=${quote(metadataUrl(server))}`,
         ];
   return `Bearer ${params.join(', ')}`;
 }
@@ -33,5 +28,5 @@ export function invalidTokenChallenge(server: ServerConfig, code: string, descri
 /** Step-up challenge: every scope the operation needs, never offline_access. */
 export function insufficientScopeChallenge(server: ServerConfig, scopes: string[]): string {
   const scope = scopes.filter((s) => s !== 'offline_access').join(' ');
-  return `Bearer error="insufficient_scope", scope=${quote(scope)}, resource_metadata=${quote(resourceMetadataUrl(server))}`;
+  return `Bearer error="insufficient_scope", scope=${quote(scope)}, resource_metadata=${quote(metadataUrl(server))}`;
 }

@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { CallerAuthGuard } from '../token/caller-auth.guard.js';
-import { MetricsService } from './metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 
 const STARTED = new Date();
 

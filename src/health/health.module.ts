@@ -1,7 +1,9 @@
-import { Global, Module } from '@nestjs/common';
-import { MetricsService } from './metrics.service.js';
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { PolicyStoreModule } from '../policy-store/policy-store.module.js';
+import { TokenModule } from '../token/token.module.js';
+import { HealthController } from './health.controller.js';
 
-/** Metrics are global: every feature records into the same registry. */
-@Global()
-@Module({ providers: [MetricsService], exports: [MetricsService] })
-export class MetricsModule {}
+/** Liveness, readiness, status and the /metrics endpoint; it reads the features, and nothing imports it. */
+@Module({ imports: [PolicyStoreModule, TokenModule, AuditModule], controllers: [HealthController] })
+export class HealthModule {}

@@ -3,7 +3,7 @@ import { BadRequestError, PolicyUnavailableError, describeThrown } from '../comm
 import type { ToolgateConfig } from '../config/config.schema.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from '../decision/decision-request.js';
 import { DecisionService, type DecisionResult, type ToolsResult } from '../decision/decision.service.js';
-import { MetricsService } from '../health/metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { TokenService } from '../token/token.service.js';

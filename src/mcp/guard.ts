@@ -9,7 +9,12 @@ export interface McpGuardOptions {
   decider: Decider;
   /** The server id in toolgate's config. */
   serverId: string;
-  /** RFC 9728 metadata this server publishes (toolgate serves the same document). */
+  /**
+   * RFC 9728 metadata the guard serves at the resource's well-known path, as
+   * given (plus `bearer_methods_supported: ["header"]` unless set). toolgate
+   * serves its own document for the server from its config; nothing keeps the
+   * two equal, so pass the same resource, issuers and scopes.
+   */
   metadata: { resource: string; authorization_servers: string[]; scopes_supported?: string[]; [k: string]: unknown };
 }
 

@@ -7,12 +7,10 @@ import { describeThrown } from '../common/errors.js';
 import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
 import { ensureCapabilitiesFile } from './capabilities.js';
 import { PolicyBuildError, type PolicyStep } from './errors.js';
+import { DECISION_ENTRYPOINT } from '../contract/policy-contract.js';
 import { parseOpaProblems, runOpa } from './opa-cli.js';
 import { runRegoTests } from './opa-test-results.js';
 import { assertParity, checkParity, type ParityReport, type ParityRuntime } from './parity.js';
-
-/** The entrypoint every toolgate policy must export (see README, "Policy contract"). */
-export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 
 /** Inputs of one policy build. */
 export interface BuildOptions {

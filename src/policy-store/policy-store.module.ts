@@ -1,5 +1,5 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { MetricsService } from '../health/metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import { PolicyStore } from './policy-store.service.js';
 
 @Module({ providers: [PolicyStore], exports: [PolicyStore] })

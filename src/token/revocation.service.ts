@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigError, describeThrown } from '../common/errors.js';
 import { ToolgateConfig } from '../config/config.schema.js';
-import { MetricsService } from '../health/metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationMetrics, type StoreProblem } from './revocation-metrics.js';
 import type { VerifiedToken } from './token-verifier.js';
 

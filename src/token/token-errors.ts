@@ -1,6 +1,11 @@
 import { ToolgateError } from '../common/errors.js';
 
-/** Stable codes for tokens that cannot be accepted. All mean HTTP 401 for the MCP server. */
+/**
+ * Stable codes for tokens that cannot be accepted. Each means HTTP 401 for
+ * the MCP server (with a `Bearer error="invalid_token"` challenge), except
+ * `issuer_unavailable`: the token could not be checked (no usable keys), which
+ * is toolgate's side, so 503 without a challenge (DecisionService.denyFor).
+ */
 export type TokenErrorCode =
   | 'token_missing'
   | 'token_malformed'

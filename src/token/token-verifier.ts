@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { stripBearer } from '../common/bearer.js';
 import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
 import { KeySource, type Clock, type FetchListener } from './key-source.js';
 import { TokenCache } from './token-cache.js';
@@ -110,7 +111,7 @@ export class TokenVerifier {
   /** Verifies `token` for `server`; throws TokenError. `Bearer ` prefixes are accepted. */
   async verify(rawToken: unknown, server: ServerConfig, now = Date.now()): Promise<VerifiedToken> {
     if (typeof rawToken !== 'string' || rawToken.trim() === '') throw new TokenError('token_missing', 'no bearer token was presented');
-    const token = rawToken.replace(/^Bearer\s+/i, '').trim();
+    const token = stripBearer(rawToken);
     if (token === '') throw new TokenError('token_missing', 'no bearer token was presented');
     if (token.length > this.opts.maxTokenBytes) throw new TokenError('token_malformed', `the token is longer than ${this.opts.maxTokenBytes} bytes`);
     const parts = token.split('.');

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
-import { MetricsService } from '../health/metrics.service.js';
+import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationService } from './revocation.service.js';
 import { TokenError } from './token-errors.js';
 import { TokenVerifier, type VerifiedToken } from './token-verifier.js';
