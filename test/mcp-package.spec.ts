@@ -31,6 +31,24 @@ describe('toolgate/mcp as an installed package', () => {
     expect(readmeExample(await readFile(path.join(ROOT, 'README.md'), 'utf8'))).toBe(await readFile(EXAMPLE, 'utf8'));
   });
 
+  it('the light entry toolgate/mcp loads no package at runtime but node builtins (no Nest, no policy engine, no MCP SDK)', async () => {
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const code = await readFile(file, 'utf8');
+      for (const m of code.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
+        const spec = m[1] ?? m[2] ?? m[3];
+        if (spec.startsWith('.')) await visit(path.resolve(path.dirname(file), spec));
+        else external.add(spec);
+      }
+    };
+    await visit(path.join(ROOT, 'dist', 'mcp', 'index.js'));
+    expect([...seen].map((f) => path.relative(path.join(ROOT, 'dist'), f)).sort()).toEqual(expect.arrayContaining(['mcp/guard.js', 'mcp/decider.js']));
+    expect([...external].filter((x) => !x.startsWith('node:'))).toEqual([]);
+  });
+
   describe('npm pack → npm install in a scratch project → tsc → run → one guarded call', () => {
     let dir: string;
     let idp: TestIssuer;
