@@ -31,7 +31,8 @@ describe('toolgate/mcp as an installed package', () => {
     expect(readmeExample(await readFile(path.join(ROOT, 'README.md'), 'utf8'))).toBe(await readFile(EXAMPLE, 'utf8'));
   });
 
-  it('the light entry toolgate/mcp loads no package at runtime but node builtins (no Nest, no policy engine, no MCP SDK)', async () => {
+  /** Every module specifier reachable from `entry` through relative imports, by file. */
+  async function reachable(entry: string, resolve: (from: string, spec: string) => string): Promise<{ files: string[]; external: string[] }> {
     const seen = new Set<string>();
     const external = new Set<string>();
     const visit = async (file: string): Promise<void> => {
@@ -40,13 +41,25 @@ describe('toolgate/mcp as an installed package', () => {
       const code = await readFile(file, 'utf8');
       for (const m of code.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
         const spec = m[1] ?? m[2] ?? m[3];
-        if (spec.startsWith('.')) await visit(path.resolve(path.dirname(file), spec));
+        if (spec.startsWith('.')) await visit(resolve(file, spec));
         else external.add(spec);
       }
     };
-    await visit(path.join(ROOT, 'dist', 'mcp', 'index.js'));
-    expect([...seen].map((f) => path.relative(path.join(ROOT, 'dist'), f)).sort()).toEqual(expect.arrayContaining(['mcp/guard.js', 'mcp/decider.js']));
-    expect([...external].filter((x) => !x.startsWith('node:'))).toEqual([]);
+    await visit(entry);
+    return { files: [...seen].map((f) => path.relative(path.join(ROOT, 'dist'), f)).sort(), external: [...external].filter((x) => !x.startsWith('node:')) };
+  }
+
+  it('the light entry toolgate/mcp loads no package at runtime but node builtins (no Nest, no policy engine, no MCP SDK)', async () => {
+    const js = await reachable(path.join(ROOT, 'dist', 'mcp', 'index.js'), (from, spec) => path.resolve(path.dirname(from), spec));
+    expect(js.files).toEqual(expect.arrayContaining(['mcp/guard.js', 'mcp/decider.js']));
+    expect(js.external).toEqual([]);
+  });
+
+  it("toolgate/mcp's declarations do not pull in Nest's (a server compiling against it stays light)", async () => {
+    const dts = await reachable(path.join(ROOT, 'dist', 'mcp', 'index.d.ts'), (from, spec) => path.resolve(path.dirname(from), spec.replace(/\.js$/, '.d.ts')));
+    expect(dts.files).toEqual(expect.arrayContaining(['mcp/guard.d.ts', 'decision/decision-result.d.ts']));
+    expect(dts.files.filter((f) => /service|module|controller/.test(f))).toEqual([]);
+    expect(dts.external.filter((x) => x !== 'reflect-metadata')).toEqual([]);
   });
 
   describe('npm pack → npm install in a scratch project → tsc → run → one guarded call', () => {

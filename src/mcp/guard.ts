@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { DecisionResult } from '../decision/decision.service.js';
+import type { DecisionResult } from '../decision/decision-result.js';
 import type { Decider, GuardDecisionRequest } from './decider.js';
 import { bearerToken, protectedResourceMetadataPath } from './http-auth.js';
 import { HEADER_MISMATCH, headerMismatch } from './request-headers.js';

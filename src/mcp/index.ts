@@ -11,5 +11,5 @@ export type { Decider, GuardAuthenticateRequest, GuardDecisionRequest, GuardList
 export { HEADER_MISMATCH, headerMismatch } from './request-headers.js';
 export { bearerToken, protectedResourceMetadataPath, protectedResourceMetadataUrl } from './http-auth.js';
 export { SUPPORTED_SDKS, UnsupportedSdkError, assertSupportedSdk, installedVersion, type SdkLine } from './sdk-support.js';
-export type { DecisionResult, ToolsResult } from '../decision/decision.service.js';
+export type { DecisionResult, ToolsResult } from '../decision/decision-result.js';
 export { TOOLGATE_VERSION } from '../version.js';
