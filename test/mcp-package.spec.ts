@@ -115,7 +115,7 @@ describe('toolgate/mcp as an installed package', () => {
         ),
         exited,
       ]);
-    }, 170_000);
+    }, 240_000); // about a minute alone (npm install from the cache ~25 s, tsc, toolgate boot); generous for a loaded machine
 
     afterAll(async () => {
       if (child && child.exitCode === null) {
