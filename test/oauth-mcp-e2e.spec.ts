@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startDemoMcpServer, type DemoMcpServer } from '../src/demo/mcp-server.js';
@@ -10,13 +11,47 @@ import { freePort } from './support/net.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { DemoAuthorizationServer } from '../src/demo/authorization-server.js';
 import { ROOT } from './support/policy-fixtures.js';
+import { startDemoMcpServerV2 } from './support/mcp-server-v2.js';
+
+/** What the tests use of the official client; the same calls on both SDK lines. */
+interface McpClient {
+  callTool(p: { name: string; arguments: Record<string, unknown> }): Promise<{ isError?: boolean; content?: unknown }>;
+  listTools(): Promise<{ tools: { name: string }[] }>;
+  listResources(): Promise<{ resources: { uri: string }[] }>;
+  readResource(p: { uri: string }): Promise<{ contents: unknown }>;
+  listPrompts(): Promise<{ prompts: { name: string }[] }>;
+  getPrompt(p: { name: string; arguments: Record<string, string> }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The official client of each SDK line, against a guarded server built on the same line. */
+const LINES = [
+  {
+    line: '@modelcontextprotocol/sdk 1.x',
+    start: startDemoMcpServer,
+    async connect(url: string, token: string): Promise<McpClient> {
+      const c = new Client({ name: 'e2e', version: '0.0.0' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      return c as unknown as McpClient;
+    },
+  },
+  {
+    line: '@modelcontextprotocol/server 2.x',
+    start: startDemoMcpServerV2,
+    async connect(url: string, token: string): Promise<McpClient> {
+      const c = new ClientV2({ name: 'e2e', version: '0.0.0' });
+      await c.connect(new TransportV2(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      return c as unknown as McpClient;
+    },
+  },
+];
 
 /**
  * All real, all on loopback: oidc-provider (DCR, authorization code + PKCE S256,
  * resource indicators, JWT access tokens), toolgate over HTTP, the demo MCP
  * server with the guard, and the official MCP SDK client.
  */
-describe('end to end: OAuth 2.1 authorization server → MCP client → guarded MCP server → toolgate', () => {
+describe.each(LINES)('end to end: OAuth 2.1 authorization server → MCP client → guarded MCP server ($line) → toolgate', ({ start, connect: connectTo }) => {
   let as: DemoAuthorizationServer;
   let ops: TestIssuer;
   let app: RunningApp;
@@ -41,7 +76,7 @@ describe('end to end: OAuth 2.1 authorization server → MCP client → guarded 
       revocation: { file: path.join(dir, 'revocations.json') },
       admin: { issuer: ops.issuer, audience: 'https://toolgate.test/admin', scope: 'toolgate:admin' },
     });
-    mcp = await startDemoMcpServer({ decider: new HttpDecider(app.url), serverId: 'demo', metadata: { resource, authorization_servers: [as.issuer], scopes_supported: ['refunds:write', 'invoices:read'] }, port });
+    mcp = await start({ decider: new HttpDecider(app.url), serverId: 'demo', metadata: { resource, authorization_servers: [as.issuer], scopes_supported: ['refunds:write', 'invoices:read'] }, port });
     client = await as.register();
   });
 
@@ -54,11 +89,7 @@ describe('end to end: OAuth 2.1 authorization server → MCP client → guarded 
   });
 
   const tokenFor = (account: string, scope: string, forResource = resource) => as.token({ ...client, account, scope, resource: forResource });
-  const connect = async (token: string) => {
-    const c = new Client({ name: 'e2e', version: '0.0.0' });
-    await c.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-    return c;
-  };
+  const connect = (token: string) => connectTo(mcp.url, token);
 
   it('issues a JWT access token for the MCP server as resource, through DCR and PKCE', async () => {
     const token = await tokenFor('alice', 'openid refunds:write');

@@ -14,29 +14,11 @@ import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
 import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
+import type { DecisionResult, ToolsResult } from './decision-result.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
-/** What `POST /v1/decisions` answers. */
-export interface DecisionResult {
-  decision_id: string;
-  allow: boolean;
-  reasons: string[];
-  revision: string | null;
-  code?: string;
-  http_status?: number;
-  www_authenticate?: string;
-}
-
-/** What `POST /v1/decisions/tools` answers. */
-export interface ToolsResult {
-  decision_id: string;
-  allowed: string[];
-  revision: string | null;
-  code?: string;
-  http_status?: number;
-  www_authenticate?: string;
-  reasons?: string[];
-}
+// Declared apart so the MCP guard's public types do not pull in Nest.
+export type { DecisionResult, ToolsResult } from './decision-result.js';
 
 /**
  * The policy input fields of a request besides claims, scopes and time

@@ -5,7 +5,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import type { Decider } from '../mcp/decider.js';
-import { createMcpGuard, guardLists, type McpGuardOptions } from '../mcp/guard.js';
+import { createMcpGuard, guardLists, type GuardAuthInfo, type McpGuardOptions } from '../mcp/guard.js';
+import { TOOLGATE_VERSION } from '../version.js';
 
 /**
  * One handler invocation (the demo's stand-in for a real side effect): a
@@ -24,7 +25,9 @@ export interface DemoMcpServer {
 }
 
 function buildServer(invocations: ToolInvocation[], decider: Decider | undefined, serverId: string): McpServer {
-  const server = new McpServer({ name: 'toolgate-demo', version: '0.1.0' });
+  const server = new McpServer({ name: 'toolgate-demo', version: TOOLGATE_VERSION });
+  // Before any registration: the guard wraps the list handlers as McpServer installs them.
+  if (decider) guardLists(server, decider, serverId);
   const ran = (tool: string, args: Record<string, unknown>, text: string) => {
     invocations.push({ tool, args });
     return { content: [{ type: 'text' as const, text }] };
@@ -76,7 +79,6 @@ function buildServer(invocations: ToolInvocation[], decider: Decider | undefined
       return { messages: [{ role: 'user', content: { type: 'text', text: `Draft a friendly reply about the refund of order ${args.order_id}.` } }] };
     },
   );
-  if (decider) guardLists(server, decider, serverId);
   return server;
 }
 
@@ -92,14 +94,15 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
+/** Answers one request the guard let through (or every request, unguarded). */
+export type McpAnswer = (req: http.IncomingMessage & { auth?: GuardAuthInfo }, res: http.ServerResponse, body: unknown) => Promise<void>;
+
 /**
- * The demo MCP server: four tools a real team would guard, two resources and
- * a prompt with argument completion, on Streamable HTTP
- * (stateless), protected by the toolgate guard. `metadata.resource` must be
- * this server's URL (e.g. http://127.0.0.1:3000/mcp).
+ * The HTTP shell every demo MCP server shares, whatever its SDK: reads the
+ * JSON body, runs the guard, 404s other paths, and hands the rest to
+ * `answer`. `invocations` is filled by the server's handlers.
  */
-export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number; unguarded?: boolean }): Promise<DemoMcpServer> {
-  const invocations: ToolInvocation[] = [];
+export async function serveGuarded(opts: McpGuardOptions & { port?: number; unguarded?: boolean }, invocations: ToolInvocation[], answer: McpAnswer): Promise<DemoMcpServer> {
   const guard = createMcpGuard(opts);
   const mcpPath = new URL(opts.metadata.resource).pathname;
   const httpServer = http.createServer((req, res) => {
@@ -112,14 +115,7 @@ export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number
           res.writeHead(404).end();
           return;
         }
-        const server = buildServer(invocations, opts.unguarded ? undefined : opts.decider, opts.serverId);
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-        res.on('close', () => {
-          void transport.close();
-          void server.close();
-        });
-        await server.connect(transport);
-        await transport.handleRequest(req, res, body);
+        await answer(req, res, body);
       } catch (e) {
         if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: (e as Error).message } }));
       }
@@ -136,4 +132,24 @@ export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number
         httpServer.close(() => r());
       }),
   };
+}
+
+/**
+ * The demo MCP server: four tools a real team would guard, two resources and
+ * a prompt with argument completion, on Streamable HTTP (stateless) with
+ * `@modelcontextprotocol/sdk` 1.x, protected by the toolgate guard.
+ * `metadata.resource` must be this server's URL (e.g. http://127.0.0.1:3000/mcp).
+ */
+export async function startDemoMcpServer(opts: McpGuardOptions & { port?: number; unguarded?: boolean }): Promise<DemoMcpServer> {
+  const invocations: ToolInvocation[] = [];
+  return serveGuarded(opts, invocations, async (req, res, body) => {
+    const server = buildServer(invocations, opts.unguarded ? undefined : opts.decider, opts.serverId);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  });
 }

@@ -13,6 +13,7 @@ import { DemoAuthorizationServer } from './authorization-server.js';
 import { HttpDecider } from '../mcp/decider.js';
 import { ensureDemoKeys } from './demo-issuer.js';
 import { startDemoMcpServer } from './mcp-server.js';
+import { protectedResourceMetadataUrl } from '../mcp/http-auth.js';
 
 async function main(): Promise<void> {
   await ensureDemoKeys('.toolgate/demo');
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   });
   console.log(`authorization server: ${as.issuer}  (discovery: ${as.issuer}/.well-known/openid-configuration; accounts alice, fred, erin, rita; any password)`);
   console.log(`toolgate:        ${toolgate}  (status: ${toolgate}/v1/status)`);
-  console.log(`demo MCP server: ${mcp.url}  (Streamable HTTP; metadata: ${server.resource.replace(/\/mcp$/, '/.well-known/oauth-protected-resource/mcp')})`);
+  console.log(`demo MCP server: ${mcp.url}  (Streamable HTTP; metadata: ${protectedResourceMetadataUrl(server.resource)})`);
   console.log('');
   console.log('Get a token (dynamic client registration + authorization code with PKCE, for the MCP server as resource) and call a tool:');
   console.log(`  TOKEN=$(node dist/cli.js demo-login --account alice --scope "refunds:write" --aud ${server.resource})`);

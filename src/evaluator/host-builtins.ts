@@ -65,12 +65,6 @@ export function parseRfc3339NsExact(value: unknown): bigint | undefined {
   return ns < INT64_MIN || ns > INT64_MAX ? undefined : ns;
 }
 
-/** parseRfc3339NsExact as a JS number (microsecond precision beyond 2^53 ns). */
-export function parseRfc3339Ns(value: unknown): number | undefined {
-  const ns = parseRfc3339NsExact(value);
-  return ns === undefined ? undefined : Number(ns);
-}
-
 /**
  * A result the SDK hands to wasm as JSON text as-is, so integers beyond 2^53
  * (nanosecond times, byte counts) arrive exact. The SDK passes an ArrayBuffer

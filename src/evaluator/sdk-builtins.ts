@@ -21,16 +21,9 @@ function sdkTable(): Record<string, unknown> {
 /**
  * The SDK looks a builtin up in its own table before the custom ones, so a
  * host builtin can only replace an SDK builtin by removing the SDK's entry.
- * Done once, for the names given (e.g. `sprintf`); returns what was removed.
+ * Done once, at load, for the names given (e.g. `sprintf`).
  */
-export function yieldSdkBuiltins(names: Iterable<string>): string[] {
+export function yieldSdkBuiltins(names: Iterable<string>): void {
   const table = sdkTable();
-  const removed: string[] = [];
-  for (const n of names) {
-    if (n in table) {
-      delete table[n];
-      removed.push(n);
-    }
-  }
-  return removed;
+  for (const n of names) delete table[n];
 }

@@ -1,5 +1,5 @@
 import type { DecisionAction, ListKind } from '../decision/decision-request.js';
-import type { DecisionResult, ToolsResult } from '../decision/decision.service.js';
+import type { DecisionResult, ToolsResult } from '../decision/decision-result.js';
 
 /** A decision request as the MCP guard makes it (the body of `POST /v1/decisions`). */
 export interface GuardDecisionRequest {

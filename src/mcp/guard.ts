@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { DecisionResult } from '../decision/decision.service.js';
+import type { DecisionResult } from '../decision/decision-result.js';
 import type { Decider, GuardDecisionRequest } from './decider.js';
+import { bearerToken, protectedResourceMetadataPath } from './http-auth.js';
 import { HEADER_MISMATCH, headerMismatch } from './request-headers.js';
+import { assertSupportedSdk, UnsupportedSdkError, type SdkLine } from './sdk-support.js';
 
 /** Options of the MCP guard for one protected MCP server. */
 export interface McpGuardOptions {
@@ -18,8 +19,12 @@ export interface McpGuardOptions {
   metadata: { resource: string; authorization_servers: string[]; scopes_supported?: string[]; [k: string]: unknown };
 }
 
-/** What the MCP SDK expects on `req.auth` (AuthInfo). */
-interface AuthInfo {
+/**
+ * What the guard sets on `req.auth`: the SDK's AuthInfo. The 1.x Node
+ * transport reads it from there; with 2.x pass it as `authInfo` to
+ * `handleRequest` or `createMcpHandler(...).fetch`.
+ */
+export interface GuardAuthInfo {
   token: string;
   clientId: string;
   scopes: string[];
@@ -31,22 +36,12 @@ type Message = { id?: unknown; method: string; params?: Record<string, unknown> 
 /** The MCP methods the guard decides before any handler runs. */
 export const DECIDED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete'];
 
-function bearer(req: IncomingMessage): string {
-  const h = req.headers.authorization;
-  return h && /^Bearer\s+/i.test(h) ? h.replace(/^Bearer\s+/i, '').trim() : '';
-}
-
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
 function rpcError(res: ServerResponse, status: number, id: unknown, code: number, message: string, data?: unknown, headers: Record<string, string> = {}): void {
   json(res, status, { jsonrpc: '2.0', id: id ?? null, error: data === undefined ? { code, message } : { code, message, data } }, headers);
-}
-
-function metadataPath(resource: string): string {
-  const p = new URL(resource).pathname.replace(/\/$/, '');
-  return `/.well-known/oauth-protected-resource${p === '/' ? '' : p}`;
 }
 
 function isDecided(m: unknown): m is Message {
@@ -128,15 +123,15 @@ function answerDeny(res: ServerResponse, m: Message, d: DecisionResult): void {
  * request itself.
  */
 export function createMcpGuard(opts: McpGuardOptions) {
-  const wellKnown = metadataPath(opts.metadata.resource);
+  const wellKnown = protectedResourceMetadataPath(opts.metadata.resource);
   return {
-    async handle(req: IncomingMessage & { auth?: AuthInfo }, res: ServerResponse, body: unknown): Promise<boolean> {
+    async handle(req: IncomingMessage & { auth?: GuardAuthInfo }, res: ServerResponse, body: unknown): Promise<boolean> {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (req.method === 'GET' && url.pathname === wellKnown) {
         json(res, 200, { bearer_methods_supported: ['header'], ...opts.metadata }, { 'cache-control': 'public, max-age=300' });
         return true;
       }
-      const token = bearer(req);
+      const token = bearerToken(req.headers.authorization);
       let decided: Message | undefined;
       if (req.method === 'POST') {
         // Fail closed: with no parsed body the SDK parses the stream itself, after the guard.
@@ -181,8 +176,6 @@ export function createMcpGuard(opts: McpGuardOptions) {
   };
 }
 
-type ListHandler = (request: unknown, extra: { authInfo?: { token?: string } }) => Promise<Record<string, unknown>>;
-
 /** The list methods the guard filters, the result field holding the items, and the kind toolgate evaluates. */
 const LISTS = [
   { method: 'tools/list', field: 'tools', kind: 'tool', id: 'name' },
@@ -190,34 +183,98 @@ const LISTS = [
   { method: 'prompts/list', field: 'prompts', kind: 'prompt', id: 'name' },
 ] as const;
 
+type ListSpec = (typeof LISTS)[number];
+type Handler = (request: unknown, extra: unknown) => unknown;
+
 /**
- * Filters an McpServer's tools/list, resources/list and prompts/list per
- * caller through toolgate (action "list" with kind tool, resource or
- * prompt). Call after the tools, resources and prompts are registered; lists
- * without a handler are skipped. The SDK keeps its handlers in a private map;
- * the guard wraps the ones McpServer installed.
+ * The public request-handler surface of an MCP SDK `Server`, the same in
+ * `@modelcontextprotocol/sdk` 1.x and `@modelcontextprotocol/server` 2.x.
  */
-export function guardLists(server: McpServer, decider: Decider, serverId: string): void {
-  const handlers = (server.server as unknown as { _requestHandlers: Map<string, ListHandler> })._requestHandlers;
-  if (!LISTS.some((l) => handlers.has(l.method))) throw new Error('register tools, resources or prompts before guarding the lists');
-  for (const l of LISTS) {
-    const original = handlers.get(l.method);
-    if (!original) continue;
-    handlers.set(l.method, async (request, extra) => {
-      const all = await original(request, extra);
-      const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
-      const token = extra.authInfo?.token ?? '';
-      const t = await decider.filterList({
-        token,
-        server: serverId,
-        kind: l.kind,
-        items: items.map((x) => ({ [l.id]: x[l.id] as string, ...(l.kind === 'prompt' ? {} : { annotations: x.annotations as Record<string, unknown> | undefined }) })),
-      });
-      const allowed = new Set(t.allowed);
-      // Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
-      return { ...all, [l.field]: items.filter((x) => allowed.has(x[l.id] as string)), _meta: { ...objectOr(all._meta), cacheScope: 'private' } };
+export interface McpRequestHandlerHost {
+  setRequestHandler(...args: never[]): unknown;
+  assertCanSetRequestHandler(method: string): void;
+}
+
+/** An McpServer of either SDK line (its `server`), or a low-level `Server`. */
+export type GuardableServer = { server: McpRequestHandlerHost } | McpRequestHandlerHost;
+
+const guarded = new WeakSet<object>();
+
+/** The caller's token as the SDK hands it to a handler: `extra.authInfo` (1.x) or `ctx.http.authInfo` (2.x). */
+function tokenOf(extra: unknown): string {
+  const e = objectOr(extra);
+  const auth = objectOr(e?.authInfo) ?? objectOr(objectOr(e?.http)?.authInfo);
+  return typeof auth?.token === 'string' ? auth.token : '';
+}
+
+/**
+ * The method a `setRequestHandler` call is for, and the SDK line the call
+ * shape belongs to: 2.x passes the method name, 1.x a zod request schema
+ * whose `method` is a literal (zod 3 `.value`, zod 4 `_zod.def.values`).
+ */
+function methodOf(first: unknown): { method: string | undefined; line: SdkLine } {
+  if (typeof first === 'string') return { method: first, line: 2 };
+  const literal = objectOr(objectOr(objectOr(first)?.shape)?.method);
+  const v = literal?.value ?? (objectOr(objectOr(literal?._zod)?.def)?.values as unknown[] | undefined)?.[0];
+  return { method: typeof v === 'string' ? v : undefined, line: 1 };
+}
+
+function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: string): Handler {
+  return async (request, extra) => {
+    const all = objectOr(await original(request, extra)) ?? {};
+    const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
+    const t = await decider.filterList({
+      token: tokenOf(extra),
+      server: serverId,
+      kind: l.kind,
+      items: items.map((x) => ({ [l.id]: x[l.id] as string, ...(l.kind === 'prompt' ? {} : { annotations: x.annotations as Record<string, unknown> | undefined }) })),
     });
+    const allowed = new Set(t.allowed);
+    // Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
+    return { ...all, [l.field]: items.filter((x) => allowed.has(x[l.id] as string)), _meta: { ...objectOr(all._meta), cacheScope: 'private' } };
+  };
+}
+
+/**
+ * Filters tools/list, resources/list and prompts/list per caller through
+ * toolgate (action "list" with kind tool, resource or prompt). Works with an
+ * McpServer of `@modelcontextprotocol/sdk` 1.x or `@modelcontextprotocol/server`
+ * 2.x, or with their low-level `Server`.
+ *
+ * Call it right after creating the server, BEFORE registering tools,
+ * resources or prompts: neither SDK lets a list handler be read back
+ * publicly, so the guard wraps each list handler as it is installed through
+ * the public `setRequestHandler`. It throws when a list handler is already
+ * installed, and (UnsupportedSdkError) when a list handler is installed by an
+ * SDK outside the tested ranges (SUPPORTED_SDKS).
+ */
+export function guardLists(target: GuardableServer, decider: Decider, serverId: string): void {
+  const server = 'server' in target ? target.server : target;
+  if (guarded.has(server)) throw new Error('guardLists: this server is already guarded');
+  for (const l of LISTS) {
+    try {
+      server.assertCanSetRequestHandler(l.method);
+    } catch {
+      throw new Error(`guardLists: a ${l.method} handler is already installed; call guardLists before registering tools, resources or prompts`);
+    }
   }
+  const install = server.setRequestHandler as (...args: unknown[]) => unknown;
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    const { method, line } = methodOf(args[0]);
+    if (method === undefined) {
+      throw new UnsupportedSdkError('guardLists: cannot tell which method a request handler is for; this MCP SDK version is not supported');
+    }
+    const l = LISTS.find((x) => x.method === method);
+    if (l) {
+      assertSupportedSdk(line);
+      const handler = args[args.length - 1];
+      if (typeof handler !== 'function') throw new UnsupportedSdkError(`guardLists: the ${method} handler is not a function; this MCP SDK version is not supported`);
+      args[args.length - 1] = filtering(handler as Handler, l, decider, serverId);
+    }
+    return install.apply(this, args);
+  };
+  (server as { setRequestHandler: unknown }).setRequestHandler = wrapped;
+  guarded.add(server);
 }
 
 /** @deprecated Use guardLists, which filters resources/list and prompts/list too. */
