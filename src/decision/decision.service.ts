@@ -4,6 +4,7 @@ import type { DecisionEvent } from '../audit/decision-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import { stripBearer } from '../common/bearer.js';
+import { TOOLGATE_VERSION } from '../version.js';
 import { DECISION_ENTRYPOINT, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
@@ -42,7 +43,6 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
   return { prompt: { name: id, arguments: {} } };
 }
 
-const VERSION = '0.1.0';
 
 /** What one decision-log event is made of (DecisionService.event). */
 interface EventFacts {
@@ -83,7 +83,7 @@ export class DecisionService {
     private readonly audit: AuditService,
   ) {
     this.servers = new Map(config.servers.map((s) => [s.id, s]));
-    this.labels = { id: config.instance_id, app: 'toolgate', version: VERSION };
+    this.labels = { id: config.instance_id, app: 'toolgate', version: TOOLGATE_VERSION };
   }
 
   private server(id: string): ServerConfig {

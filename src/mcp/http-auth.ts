@@ -1,9 +1,12 @@
 /**
  * The two pieces of HTTP authentication every MCP server shares with
- * toolgate, in one place for the guard: reading the bearer token of an
+ * toolgate, as the guard uses them: reading the bearer token of an
  * `Authorization` header, and where RFC 9728 puts a resource's metadata.
- * No Nest and no SDK imports, so the light `toolgate/mcp` entry stays light.
+ * The derivations themselves live once in src/common (dependency-free, so the
+ * light `toolgate/mcp` entry stays light); this module only adapts them.
  */
+import { stripBearer } from '../common/bearer.js';
+import { resourceMetadataPath, resourceMetadataUrl } from '../common/resource-metadata.js';
 
 const BEARER = /^Bearer\s+/i;
 
@@ -14,21 +17,13 @@ const BEARER = /^Bearer\s+/i;
  * never has to tell "absent" from "not bearer" itself.
  */
 export function bearerToken(header: string | undefined): string {
-  return header && BEARER.test(header) ? header.replace(BEARER, '').trim() : '';
+  return header && BEARER.test(header) ? stripBearer(header) : '';
 }
 
-/**
- * The path of a resource's protected resource metadata (RFC 9728 §3.1): the
- * well-known segment goes between the host and the resource's path, and a
- * trailing slash of the path is dropped ("https://a.example/mcp" →
- * "/.well-known/oauth-protected-resource/mcp").
- */
-export function protectedResourceMetadataPath(resource: string): string {
-  const p = new URL(resource).pathname.replace(/\/$/, '');
-  return `/.well-known/oauth-protected-resource${p === '/' ? '' : p}`;
-}
+/** The path of a resource's protected resource metadata (RFC 9728 §3.1), e.g. `/.well-known/oauth-protected-resource/mcp`. */
+export const protectedResourceMetadataPath = resourceMetadataPath;
 
 /** The absolute URL of a resource's protected resource metadata (RFC 9728 §3.1). */
 export function protectedResourceMetadataUrl(resource: string): string {
-  return new URL(protectedResourceMetadataPath(resource), resource).href;
+  return resourceMetadataUrl(resource);
 }
