@@ -39,7 +39,7 @@ const PIN = process.env.BENCH_PIN === '1';
 function serverSpawn(cmd: string, args: string[], opts: Parameters<typeof spawn>[2]): ChildProcess {
   return PIN ? spawn('taskset', ['-c', '0', cmd, ...args], opts) : spawn(cmd, args, opts);
 }
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 50;
 /** BENCH_ONLY=off,floor: run only these variants and print their runs (no summary; never with --write). */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
@@ -199,7 +199,8 @@ async function main(): Promise<void> {
     const rows = variants.map((v) => {
       const rs = results.get(v.name)!;
       const rps = median(rs.map((r) => r.rps));
-      return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
+      const spread = `${Math.min(...rs.map((r) => r.rps)).toFixed(0)}–${Math.max(...rs.map((r) => r.rps)).toFixed(0)}`;
+      return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${spread} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
     });
     const on = rpsOf('on');
     const opaOne = rpsOf('opaOne');
@@ -207,8 +208,8 @@ async function main(): Promise<void> {
     const opaMany = rpsOf('opaMany');
     const meta = `${machine()}. Servers: toolgate and the floor are one Node process (one event loop); OPA is one Go process with its default GOMAXPROCS (both cores); load: autocannon in this process, ${CONNECTIONS} connections, ${DURATION} s per run after a ${DURATION} s warm-up, ${ROUNDS} alternating rounds, medians. One cached ES256 token, an allowed refunds.create call.`;
     const table = [
-      '| tokens | server | req/s | p50 ms | p99 ms | × floor | errors + non-2xx |',
-      '|---|---|---:|---:|---:|---:|---:|',
+      '| tokens | server | req/s (median) | req/s min–max | p50 ms | p99 ms | × floor | errors + non-2xx |',
+      '|---|---|---:|---:|---:|---:|---:|---:|',
       ...rows,
     ].join('\n');
     const onNoMask = rpsOf('onNoMask');
