@@ -1,6 +1,10 @@
 import { ToolgateError } from '../common/errors.js';
 
-/** Stable codes for tokens that cannot be accepted. All mean HTTP 401 for the MCP server. */
+/**
+ * Stable codes for tokens that cannot be accepted. All mean HTTP 401 for the
+ * MCP server except `issuer_unavailable` and `revocation_stale` (503: the
+ * token may be fine, toolgate cannot tell now).
+ */
 export type TokenErrorCode =
   | 'token_missing'
   | 'token_malformed'
@@ -12,7 +16,8 @@ export type TokenErrorCode =
   | 'token_audience_mismatch'
   | 'token_type_invalid'
   | 'token_revoked'
-  | 'issuer_unavailable';
+  | 'issuer_unavailable'
+  | 'revocation_stale';
 
 /** A bearer token was rejected. `code` says why; the message is safe to show (never contains the token). */
 export class TokenError extends ToolgateError {

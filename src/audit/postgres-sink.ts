@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { PostgresSinkConfig } from '../config/config.schema.js';
+import { createPool } from '../postgres/connection.js';
+import { migrate } from '../postgres/migrations.js';
+import type { DecisionEvent } from './decision-event.js';
+import type { DecisionSink, SinkStats } from './sinks.js';
+
+const DAY_MS = 86_400_000;
+const PARTITION_PREFIX = 'toolgate_decision_logs_p';
+
+/**
+ * Who a decision was about, comparable across events without the subject in
+ * an indexed column: the first 24 hex of SHA-256 over issuer, a newline and
+ * `sub` (neither contains a newline). In SQL:
+ * `left(encode(sha256(convert_to(issuer || E'\n' || sub, 'UTF8')), 'hex'), 24)`.
+ */
+export function subjectFingerprint(issuer: string | undefined, subject: string | undefined): string | null {
+  if (!issuer || !subject) return null;
+  return createHash('sha256').update(`${issuer}\n${subject}`).digest('hex').slice(0, 24);
+}
+
+/** `toolgate_decision_logs_p20260131` for the UTC day holding `ms`. */
+function partitionName(dayStartMs: number): string {
+  return PARTITION_PREFIX + new Date(dayStartMs).toISOString().slice(0, 10).replaceAll('-', '');
+}
+
+const COLUMNS = [
+  ['decision_id', 'uuid'],
+  ['ts', 'timestamptz'],
+  ['instance_id', 'text'],
+  ['kind', 'text'],
+  ['server', 'text'],
+  ['action', 'text'],
+  ['tool', 'text'],
+  ['subject_fingerprint', 'text'],
+  ['token_fingerprint', 'text'],
+  ['issuer', 'text'],
+  ['client_id', 'text'],
+  ['revision', 'text'],
+  ['allow', 'boolean'],
+  ['code', 'text'],
+  ['http_status', 'integer'],
+  ['event', 'jsonb'],
+] as const;
+
+// One statement per batch, whatever its size: each column travels as one array parameter.
+// A batch retried after an ambiguous failure (commit sent, answer lost) inserts nothing twice.
+const INSERT = `INSERT INTO toolgate_decision_logs (${COLUMNS.map((c) => c[0]).join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ')})
+  ON CONFLICT DO NOTHING`;
+
+function row(line: string, instanceId: string): unknown[] {
+  const e = JSON.parse(line) as DecisionEvent;
+  const input = e.input ?? {};
+  const tool = input.tool as { name?: unknown } | undefined;
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  return [
+    e.decision_id,
+    e.timestamp,
+    e.labels?.id ?? instanceId,
+    e.kind,
+    str(input.server),
+    str(input.action),
+    str(tool?.name),
+    subjectFingerprint(e.token.issuer, e.token.subject),
+    e.token.fingerprint ?? null,
+    e.token.issuer ?? null,
+    e.token.client_id ?? null,
+    e.revision,
+    e.outcome.allow,
+    e.outcome.code ?? null,
+    e.outcome.http_status ?? null,
+    line,
+  ];
+}
+
+/**
+ * Decision logs in PostgreSQL, in the decision-log worker: events are batched
+ * (size or interval), inserted as one statement per batch into a table
+ * partitioned by day, retried with backoff while the database is down. The
+ * buffer is bounded: when full, new events are dropped and counted. Partitions
+ * past `retention_days` are dropped hourly.
+ */
+export class PostgresSink implements DecisionSink {
+  readonly name = 'postgres';
+  private buffer: string[] = [];
+  private written = 0;
+  private dropped = 0;
+  private lastError: string | null = null;
+  private backoffMs = 0;
+  private nextAttempt = 0;
+  private sending?: Promise<void>;
+  private ready = false;
+  private readonly partitions = new Set<string>();
+  private readonly pool: pg.Pool;
+  private readonly timer: NodeJS.Timeout;
+  private readonly retentionTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly cfg: PostgresSinkConfig,
+    private readonly instanceId: string,
+  ) {
+    this.pool = createPool(cfg, `toolgate-decision-logs:${instanceId}`, (e) => {
+      this.lastError = e.message;
+    });
+    this.timer = setInterval(() => void this.flush(), cfg.flush_interval_ms);
+    this.timer.unref();
+    this.retentionTimer = setInterval(() => void this.expire(), 3_600_000);
+    this.retentionTimer.unref();
+  }
+
+  offer(line: string): void {
+    if (this.buffer.length >= this.cfg.buffer_max_events) {
+      this.dropped++;
+      return;
+    }
+    this.buffer.push(line);
+    if (this.buffer.length >= this.cfg.batch_max_events) void this.flush();
+  }
+
+  flush(force = false): Promise<void> {
+    if (!force && Date.now() < this.nextAttempt) return Promise.resolve();
+    this.sending ??= this.send().finally(() => {
+      this.sending = undefined;
+    });
+    return this.sending;
+  }
+
+  private async send(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const n = Math.min(this.buffer.length, this.cfg.batch_max_events);
+      try {
+        if (!this.ready) {
+          if (this.cfg.migrate) await migrate(this.pool);
+          await this.expire();
+          this.ready = true;
+        }
+        const rows: unknown[][] = [];
+        for (const line of this.buffer.slice(0, n)) {
+          try {
+            rows.push(row(line, this.instanceId));
+          } catch {
+            // Not an event this sink can file (cannot happen for events toolgate made): counted, not retried forever.
+            this.dropped++;
+          }
+        }
+        await this.ensurePartitions(rows.map((r) => Date.parse(r[1] as string)));
+        await this.pool.query(INSERT, COLUMNS.map((_, i) => rows.map((r) => r[i])));
+        this.written += rows.length;
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        this.backoffMs = Math.min(this.cfg.max_backoff_ms, this.backoffMs ? this.backoffMs * 2 : 100);
+        this.nextAttempt = Date.now() + this.backoffMs;
+        return;
+      }
+      this.buffer.splice(0, n);
+      this.backoffMs = 0;
+      this.nextAttempt = 0;
+      this.lastError = null;
+    }
+  }
+
+  /** Creates the day partitions these timestamps need (racing replicas: whoever loses finds it there). */
+  private async ensurePartitions(times: number[]): Promise<void> {
+    const days = new Set(times.filter(Number.isFinite).map((t) => Math.floor(t / DAY_MS) * DAY_MS));
+    for (const day of days) {
+      const name = partitionName(day);
+      if (this.partitions.has(name)) continue;
+      const from = new Date(day).toISOString();
+      const to = new Date(day + DAY_MS).toISOString();
+      try {
+        await this.pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF toolgate_decision_logs FOR VALUES FROM ('${from}') TO ('${to}')`);
+      } catch (e) {
+        // 42P07: another replica created it between our check and our create.
+        if ((e as { code?: string }).code !== '42P07') throw e;
+      }
+      this.partitions.add(name);
+    }
+  }
+
+  /** Drops day partitions entirely older than the retention. */
+  private async expire(): Promise<void> {
+    const cutoff = partitionName(Math.floor((Date.now() - this.cfg.retention_days * DAY_MS) / DAY_MS) * DAY_MS);
+    try {
+      const { rows } = await this.pool.query<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'toolgate_decision_logs'::regclass`,
+      );
+      for (const { name } of rows) {
+        if (name.startsWith(PARTITION_PREFIX) && name < cutoff) {
+          await this.pool.query(`DROP TABLE IF EXISTS ${name}`);
+          this.partitions.delete(name);
+        }
+      }
+    } catch (e) {
+      this.lastError = `retention: ${(e as Error).message}`;
+    }
+  }
+
+  /** Tries to deliver what is left for a few seconds; what cannot be delivered is counted as dropped. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    clearInterval(this.retentionTimer);
+    const deadline = Date.now() + Math.min(this.cfg.connect_timeout_ms, 5000);
+    while (this.buffer.length > 0 && Date.now() < deadline) {
+      await this.flush(true);
+      if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, Math.min(200, this.backoffMs || 50)));
+    }
+    this.dropped += this.buffer.length;
+    this.buffer = [];
+    await this.pool.end().catch(() => undefined);
+  }
+
+  stats(): SinkStats {
+    return { name: this.name, buffered: this.buffer.length, written: this.written, dropped: this.dropped, last_error: this.lastError };
+  }
+}
