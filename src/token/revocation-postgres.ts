@@ -67,6 +67,7 @@ export class PostgresRevocationStore {
   private reconnect?: NodeJS.Timeout;
   private backoffMs = 0;
   private migrated = false;
+  private connecting = false;
   private stopped = false;
   private lock: Promise<unknown> = Promise.resolve();
   readonly where: string;
@@ -103,7 +104,8 @@ export class PostgresRevocationStore {
   }
 
   private async connect(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.connecting) return;
+    this.connecting = true;
     try {
       if (this.cfg.migrate && !this.migrated) {
         const r = await migrate(this.pool);
@@ -125,6 +127,8 @@ export class PostgresRevocationStore {
       await this.resync();
     } catch (e) {
       this.lost(this.listener, e);
+    } finally {
+      this.connecting = false;
     }
   }
 
@@ -153,6 +157,12 @@ export class PostgresRevocationStore {
       try {
         const { rows } = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM toolgate_revocations`);
         this.hooks.replace(rows.map(toRule));
+        // The database answers again: listen now rather than at the end of a reconnect backoff.
+        if (!this.listening && this.reconnect) {
+          clearTimeout(this.reconnect);
+          this.reconnect = undefined;
+          setImmediate(() => void this.connect());
+        }
       } catch (e) {
         this.hooks.fail(`${this.where}: reload failed: ${describeThrown(e)}; keeping the rules in force`);
       }
