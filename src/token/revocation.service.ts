@@ -165,6 +165,8 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     // Events can be missed (network filesystems, a watcher that failed); a periodic read also keeps the staleness meaningful.
     this.resyncTimer = setInterval(() => void this.reloadFromDisk(), this.cfg.file_resync_interval_s * 1000);
     this.resyncTimer.unref();
+    // Startup (a policy build) may have taken longer than the staleness limit since the constructor read the file.
+    await this.reloadFromDisk();
   }
 
   async onApplicationShutdown(): Promise<void> {
