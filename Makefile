@@ -13,10 +13,20 @@ OPA_STAMP     := $(TOOLS_BIN)/.opa-$(OPA_VERSION)
 REGAL_STAMP   := $(TOOLS_BIN)/.regal-$(REGAL_VERSION)
 NODE_STAMP    := node_modules/.installed
 
-.PHONY: demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+PG_BIN        := /usr/lib/postgresql/15/bin
+SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-## setup: npm ci + the pinned OPA and Regal built from the Go module proxy (idempotent)
-setup: $(NODE_STAMP) tools
+.PHONY: postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+
+## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + PostgreSQL 15 where missing (idempotent)
+setup: $(NODE_STAMP) tools postgres
+
+# The multi-replica test starts its own PostgreSQL cluster from these binaries (Debian's postgresql-15).
+postgres:
+	@if [ ! -x $(PG_BIN)/postgres ]; then \
+	  echo "installing PostgreSQL 15 (Debian package postgresql-15) for the multi-replica test"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql-15; \
+	fi
 
 tools: $(OPA_STAMP) $(REGAL_STAMP)
 
@@ -87,7 +97,7 @@ rego-test: $(OPA_STAMP)
 rego-lint: $(REGAL_STAMP)
 	$(REGAL) lint policies rego-tests
 
-jest: $(NODE_STAMP) $(OPA_STAMP)
+jest: $(NODE_STAMP) $(OPA_STAMP) postgres
 	npm test
 
 print-opa-version:
