@@ -174,6 +174,9 @@ describe('three replicas on PostgreSQL', () => {
     expect(revoked[0]).toMatchObject({ server: 'demo', tool: 'refunds.create', action: 'call', allow: false, code: 'token_revoked', http_status: 401, subject: 'alice' });
     // Decisions made while the database was down were buffered and delivered afterwards.
     expect((await db.query('SELECT 1 FROM toolgate_decision_logs WHERE code = $1 LIMIT 1', ['revocation_stale'])).length).toBe(1);
+    // A NUL in a tool argument (jsonb cannot store U+0000) neither fails its batch nor is lost.
+    const nul = await A.post('/v1/decisions', { token: await sign({ sub: 'erin' }), server: 'demo', tool: { name: 'refunds.create', arguments: { order_id: 'o-\u0000', amount: 5, currency: 'USD' } } });
+    await waitFor(async () => (await db.query('SELECT 1 FROM toolgate_decision_logs WHERE decision_id = $1', [nul.body.decision_id])).length === 1, 10_000, 'the NUL event');
     // Partitioned by day, for retention.
     const parts = await db.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'toolgate_decision_logs'::regclass");
     expect(parts.map((p) => p.name)).toContain(`toolgate_decision_logs_p${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`);
