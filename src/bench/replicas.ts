@@ -107,44 +107,55 @@ async function main(): Promise<void> {
     }
     await Promise.all(children.splice(0).map(stop));
 
-    // 2. Decision-log sink cost.
-    const plain = await start('no-log', {});
-    const logged = await start('pg-log', { decision_logs: { postgres: { url: db.url } } });
+    // 2. Decision-log sink cost: no decision log, the file sink (the embedded default), the Postgres sink.
+    const variants = [
+      { id: 'none', url: await start('no-log', {}) },
+      { id: 'file', url: await start('file-log', { decision_logs: { file: { path: path.join(dir, 'decisions.jsonl'), max_bytes: 1024 * 1024 * 1024 } } }) },
+      { id: 'pg', url: await start('pg-log', { decision_logs: { postgres: { url: db.url } } }) },
+    ] as const;
     const hot = body(await bench.sign({ jti: 'hot' }));
-    interface Round {
-      plain: number;
-      logged: number;
-      /** CPU µs per decision: toolgate without logging; toolgate with the sink; PostgreSQL for those events. */
-      cpuPlain: number;
-      cpuLogged: number;
-      cpuPg: number;
+    type Id = (typeof variants)[number]['id'];
+    /** One variant under load: throughput, and CPU µs per decision of toolgate and of PostgreSQL. */
+    interface Sample {
+      rps: number;
+      cpu: number;
+      pg: number;
     }
-    const rounds: Round[] = [];
-    // One variant under load; its throughput and the CPU it (and, with the sink, PostgreSQL) used per decision.
-    const measure = async (url: string) => {
+    const measure = async (url: string): Promise<Sample> => {
       const [c0, p0] = [await cpuSeconds(pids.get(url)!), await db.cpuSeconds()];
       const r = await rps(`${url}/v1/decisions`, hot);
-      // Let the sink write what it buffered, so PostgreSQL's share of this round is counted in it.
+      // Let the sinks write what they buffered, so their work is counted in this round.
       await new Promise((res) => setTimeout(res, 1500));
       const [c1, p1] = [await cpuSeconds(pids.get(url)!), await db.cpuSeconds()];
       if (r.non2xx) throw new Error('non-2xx answers under load');
       const n = r.rps * DURATION;
       return { rps: r.rps, cpu: ((c1 - c0) * 1e6) / n, pg: ((p1 - p0) * 1e6) / n };
     };
+    // Warm-up, not counted: JIT, the first partition, the pool's connections.
+    for (const v of variants) await measure(v.url);
+    const rounds: Record<Id, Sample>[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      // Alternating order, so drift of the machine over time does not favour one variant.
-      const [a, b] = r % 2 === 0 ? [await measure(plain), await measure(logged)] : [await measure(logged), await measure(plain)].reverse();
-      rounds.push({ plain: a.rps, logged: b.rps, cpuPlain: a.cpu, cpuLogged: b.cpu, cpuPg: b.pg });
+      // The order rotates, so drift of the machine over time favours no variant.
+      const round: Partial<Record<Id, Sample>> = {};
+      for (let k = 0; k < variants.length; k++) {
+        const v = variants[(r + k) % variants.length];
+        round[v.id] = await measure(v.url);
+      }
+      rounds.push(round as Record<Id, Sample>);
     }
-    await new Promise((res) => setTimeout(res, 1500));
-    const status = (await (await fetch(`${logged}/v1/status`)).json()) as { decision_logs: { name: string; written: number; dropped: number }[] };
+    const status = (await (await fetch(`${variants[2].url}/v1/status`)).json()) as { decision_logs: { name: string; written: number; dropped: number }[] };
     const rows = await db.query<{ n: string }>("SELECT count(*) AS n FROM toolgate_decision_logs WHERE instance_id = 'pg-log'");
-    const costs = rounds.map((x) => 1 - x.logged / x.plain);
-    const cpuCosts = rounds.map((x) => (x.cpuLogged - x.cpuPlain) / x.cpuPlain);
-    const cpuCostsAll = rounds.map((x) => (x.cpuLogged + x.cpuPg - x.cpuPlain) / x.cpuPlain);
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / median(xs);
-    const sink = status.decision_logs.find((s) => s.name === 'postgres');
+    const col = (f: (x: Record<Id, Sample>) => number) => rounds.map(f);
+    const tputCost = col((x) => 1 - x.pg.rps / x.none.rps);
+    const tputVsFile = col((x) => 1 - x.pg.rps / x.file.rps);
+    const cpuCost = col((x) => (x.pg.cpu - x.none.cpu) / x.none.cpu);
+    const cpuVsFile = col((x) => (x.pg.cpu - x.file.cpu) / x.file.cpu);
+    const sink = status.decision_logs.find((x) => x.name === 'postgres');
+    const line = (label: string, f: (xs: number[]) => number) =>
+      `| ${label} | ${[col((x) => x.none.rps), col((x) => x.file.rps), col((x) => x.pg.rps)].map((xs) => f(xs).toFixed(0)).join(' | ')} | ` +
+      `${[col((x) => x.none.cpu), col((x) => x.file.cpu), col((x) => x.pg.cpu), col((x) => x.pg.pg)].map((xs) => f(xs).toFixed(0)).join(' | ')} |`;
 
     await report(
       'replicas',
@@ -154,21 +165,23 @@ async function main(): Promise<void> {
         `**Revocation propagation** (${REVOCATIONS} revocations through replicas A, B, C in turn; time from sending the admin call to a denial on each other replica, polled back to back over HTTP; ${seen.length} samples): ` +
           `p50 ${ms(median(seen))}, p95 ${ms(percentile(seen, 0.95))}, max ${ms(Math.max(...seen))}. Goal: p95 ≤ 1 s.`,
         '',
-        `**Postgres decision-log sink** (${ROUNDS} alternating rounds of ${DURATION} s, ${CONNECTIONS} connections, one cached token; one toolgate process each):`,
+        `**Decision-log sinks** (${ROUNDS} rounds of ${DURATION} s in rotating order after one uncounted warm-up round, ${CONNECTIONS} connections, one cached token, the reference mask; one toolgate process per variant). ` +
+          'Throughput in decisions/s; CPU in µs per decision, read from /proc for the toolgate process (all threads, the decision-log worker included) and for the PostgreSQL server:',
         '',
-        '| round | no log: req/s | sink: req/s | throughput cost | no log: CPU µs/decision | sink: toolgate CPU µs/decision | sink: PostgreSQL CPU µs/decision | CPU cost, toolgate | CPU cost, toolgate + PostgreSQL |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| round | req/s, no log | req/s, file | req/s, Postgres | CPU, no log | CPU, file | CPU, Postgres sink (toolgate) | CPU, PostgreSQL server |',
+        '|---|---|---|---|---|---|---|---|',
         ...rounds.map(
           (x, i) =>
-            `| ${i + 1} | ${x.plain.toFixed(0)} | ${x.logged.toFixed(0)} | ${pct(costs[i])} | ${x.cpuPlain.toFixed(0)} | ${x.cpuLogged.toFixed(0)} | ${x.cpuPg.toFixed(0)} | ${pct(cpuCosts[i])} | ${pct(cpuCostsAll[i])} |`,
+            `| ${i + 1} | ${x.none.rps.toFixed(0)} | ${x.file.rps.toFixed(0)} | ${x.pg.rps.toFixed(0)} | ${x.none.cpu.toFixed(0)} | ${x.file.cpu.toFixed(0)} | ${x.pg.cpu.toFixed(0)} | ${x.pg.pg.toFixed(0)} |`,
         ),
-        `| **median** | ${median(rounds.map((x) => x.plain)).toFixed(0)} | ${median(rounds.map((x) => x.logged)).toFixed(0)} | **${pct(median(costs))}** | ` +
-          `${median(rounds.map((x) => x.cpuPlain)).toFixed(0)} | ${median(rounds.map((x) => x.cpuLogged)).toFixed(0)} | ${median(rounds.map((x) => x.cpuPg)).toFixed(0)} | **${pct(median(cpuCosts))}** | **${pct(median(cpuCostsAll))}** |`,
+        line('**median**', median),
+        line('spread (max−min)/median, %', (xs) => spread(xs) * 100),
         '',
-        `Spread (max − min over median): throughput ${pct(spread(rounds.map((x) => x.plain)))} without logging, ${pct(spread(rounds.map((x) => x.logged)))} with the sink; ` +
-          `CPU per decision ${pct(spread(rounds.map((x) => x.cpuPlain)))} without logging, ${pct(spread(rounds.map((x) => x.cpuLogged)))} with the sink. ` +
-          `Throughput cost ranges ${pct(Math.min(...costs))} to ${pct(Math.max(...costs))} across rounds; toolgate CPU cost ${pct(Math.min(...cpuCosts))} to ${pct(Math.max(...cpuCosts))}. Goal: ≤ 15%.`,
-        `Events: ${sink?.written ?? 0} written, ${sink?.dropped ?? 0} dropped (full buffer); ${rows[0]?.n ?? 0} rows in the table (some from the warm-up decisions).`,
+        `Cost of the Postgres sink, as the median of per-round ratios (range across rounds): throughput ${pct(median(tputCost))} against no log (${pct(Math.min(...tputCost))} to ${pct(Math.max(...tputCost))}), ` +
+          `${pct(median(tputVsFile))} against the file sink (${pct(Math.min(...tputVsFile))} to ${pct(Math.max(...tputVsFile))}); ` +
+          `toolgate CPU per decision ${pct(median(cpuCost))} against no log (${pct(Math.min(...cpuCost))} to ${pct(Math.max(...cpuCost))}), ` +
+          `${pct(median(cpuVsFile))} against the file sink (${pct(Math.min(...cpuVsFile))} to ${pct(Math.max(...cpuVsFile))}). Goal: ≤ 15%.`,
+        `Postgres sink: ${sink?.written ?? 0} events written, ${sink?.dropped ?? 0} dropped; ${rows[0]?.n ?? 0} rows in the table.`,
       ].join('\n'),
     );
   } finally {
