@@ -182,6 +182,21 @@ describe('three replicas on PostgreSQL', () => {
     expect(parts.map((p) => p.name)).toContain(`toolgate_decision_logs_p${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`);
   });
 
+  it('retention drops day partitions past retention_days; a restarted replica reloads the revocations', async () => {
+    await db.query("CREATE TABLE toolgate_decision_logs_p20200101 PARTITION OF toolgate_decision_logs FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')");
+    await db.query("INSERT INTO toolgate_decision_logs (decision_id, ts, instance_id, kind, allow, event) VALUES (gen_random_uuid(), '2020-01-01T12:00:00Z', 'old', 'decision', true, '{}')");
+    const cfg = JSON.parse(await readFile(path.join(ws.dir, 'replica-a.json'), 'utf8')) as Record<string, unknown>;
+    await A.stop();
+    A = await Replica.start('replica-a', ws.dir, cfg);
+    replicas[0] = A;
+    expect(await decide(A, await sign({ sub: 'alice' }))).toMatchObject({ allow: false, code: 'token_revoked' });
+    const partitions = async () =>
+      (await db.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'toolgate_decision_logs'::regclass")).map((p) => p.name);
+    await waitFor(async () => !(await partitions()).includes('toolgate_decision_logs_p20200101'), 10_000, 'the old partition to be dropped');
+    expect(await db.query("SELECT 1 FROM toolgate_decision_logs WHERE instance_id = 'old'")).toEqual([]);
+    expect((await partitions()).length).toBeGreaterThan(0);
+  });
+
   it('migrations: concurrent runs apply each step once; toolgate migrate reports an up-to-date schema', async () => {
     await db.query('CREATE DATABASE migr');
     const pools = [0, 1, 2].map(() => new pg.Pool({ connectionString: db.urlFor('migr'), max: 1 }));
