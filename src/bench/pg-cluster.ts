@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,8 @@ export const PG_BIN = process.env.TOOLGATE_PG_BIN ?? '/usr/lib/postgresql/15/bin
  * cluster back (crash recovery) on the same port.
  */
 export class PgCluster {
+  private tls = false;
+
   private constructor(
     readonly dir: string,
     readonly port: number,
@@ -54,8 +56,8 @@ export class PgCluster {
     return stdout;
   }
 
-  /** initdb, start, and create the `toolgate` database. */
-  static async create(): Promise<PgCluster> {
+  /** initdb, start (with TLS when given a PEM certificate and key), and create the `toolgate` database. */
+  static async create(tls?: { cert: string; key: string }): Promise<PgCluster> {
     if (!existsSync(path.join(PG_BIN, 'postgres'))) {
       throw new Error(`PostgreSQL 15 is not installed (${PG_BIN}/postgres missing): run make setup`);
     }
@@ -67,6 +69,14 @@ export class PgCluster {
     }
     await chmod(dir, 0o700);
     const t = new PgCluster(dir, await freePort());
+    if (tls) {
+      // The server refuses a key file others can read; it must belong to the user it runs as.
+      for (const [file, pem] of [['server.crt', tls.cert], ['server.key', tls.key]]) {
+        await writeFile(path.join(dir, file), pem, { mode: 0o600 });
+        if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', path.join(dir, file)]);
+      }
+      t.tls = true;
+    }
     await t.as('initdb', ['-D', t.data, '-A', 'trust', '-U', 'toolgate', '-E', 'UTF8', '--no-sync', '--no-instructions']);
     await t.start();
     const c = new pg.Client({ connectionString: t.urlFor('postgres') });
@@ -78,7 +88,8 @@ export class PgCluster {
 
   /** Starts the cluster (again) and waits until it accepts connections. */
   async start(): Promise<void> {
-    const opts = `-p ${this.port} -h 127.0.0.1 -k ${this.dir} -c max_connections=100`;
+    const ssl = this.tls ? ` -c ssl=on -c ssl_cert_file=${this.dir}/server.crt -c ssl_key_file=${this.dir}/server.key` : '';
+    const opts = `-p ${this.port} -h 127.0.0.1 -k ${this.dir} -c max_connections=100${ssl}`;
     await this.as('pg_ctl', ['-D', this.data, '-l', path.join(this.dir, 'server.log'), '-o', opts, '-w', '-t', '30', 'start']);
     for (let deadline = Date.now() + 30_000; ; ) {
       const c = new pg.Client({ connectionString: this.urlFor('postgres') });
