@@ -15,10 +15,20 @@ NODE_STAMP    := node_modules/.installed
 VENV          := .venv
 PY_STAMP      := $(VENV)/.installed
 
-.PHONY: parity python-setup python-test demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+PG_BIN        := /usr/lib/postgresql/15/bin
+SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv (idempotent)
-setup: $(NODE_STAMP) tools python-setup
+.PHONY: parity python-setup python-test postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+
+## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv + PostgreSQL 15 where missing (idempotent)
+setup: $(NODE_STAMP) tools python-setup postgres
+
+# The multi-replica test starts its own PostgreSQL cluster from these binaries (Debian's postgresql-15).
+postgres:
+	@if [ ! -x $(PG_BIN)/postgres ]; then \
+	  echo "installing PostgreSQL 15 (Debian package postgresql-15) for the multi-replica test"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql-15; \
+	fi
 
 tools: $(OPA_STAMP) $(REGAL_STAMP)
 
@@ -109,7 +119,7 @@ parity: $(OPA_STAMP) build
 rego-lint: $(REGAL_STAMP)
 	$(REGAL) lint policies rego-tests
 
-jest: $(NODE_STAMP) $(OPA_STAMP)
+jest: $(NODE_STAMP) $(OPA_STAMP) postgres
 	npm test
 
 # pytest against a real toolgate (dist/), the real opa and the example server; its summary line closes the output.

@@ -193,6 +193,21 @@ function program(): Command {
         console.log(await as.token({ ...client, account: o.account, scope, resource: o.aud }));
       }),
   );
+  p.addCommand(
+    new Command('migrate')
+      .summary('Apply pending PostgreSQL schema migrations for the databases a config names (safe while replicas run)')
+      .requiredOption('--config <file>', 'toolgate configuration file')
+      .action(async (o: { config: string }) => {
+        const { ConfigError } = await import('./common/errors.js');
+        const { migrateFromConfig } = await import('./postgres/migrate-command.js');
+        try {
+          for (const line of await migrateFromConfig(o.config)) console.log(line);
+        } catch (e) {
+          if (e instanceof ConfigError) throw new InvalidArgumentError(e.message);
+          throw e;
+        }
+      }),
+  );
   for (const c of [p, ...p.commands]) c.exitOverride().configureOutput({ outputError: (s, write) => write(s) });
   return p;
 }

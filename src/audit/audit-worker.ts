@@ -10,17 +10,19 @@ import type { DecisionLogConfig } from '../config/config.schema.js';
 import { WasmPolicy } from '../evaluator/wasm-policy.js';
 import type { DecisionEvent } from './decision-event.js';
 import { applyMask, eraseInputAndResult, type MaskRule } from './masking.js';
+import { PostgresSink } from './postgres-sink.js';
 import { FileSink, HttpSink, StdoutSink, type DecisionSink } from './sinks.js';
 import { MASK_ENTRYPOINT, type FromWorker, type ToWorker } from './audit-protocol.js';
 
 const KEEP_REVISIONS = 4;
 
 const port = parentPort!;
-const cfg = (workerData as { config: DecisionLogConfig }).config;
+const { config: cfg, instanceId } = workerData as { config: DecisionLogConfig; instanceId?: string };
 const sinks: DecisionSink[] = [];
 if (cfg.stdout) sinks.push(new StdoutSink());
 if (cfg.file) sinks.push(new FileSink(cfg.file, cfg.buffer_max_events));
 if (cfg.http) sinks.push(new HttpSink(cfg.http));
+if (cfg.postgres) sinks.push(new PostgresSink(cfg.postgres, instanceId ?? 'toolgate'));
 
 const policies = new Map<string, Promise<WasmPolicy | undefined>>();
 let processed = 0;

@@ -53,8 +53,8 @@ export class AuditService implements OnApplicationShutdown {
   constructor(config: ToolgateConfig, metrics: MetricsService) {
     const c = config.decision_logs;
     this.maxInFlight = c.buffer_max_events;
-    if (c.stdout || c.file || c.http) {
-      this.worker = new Worker(workerUrl(), { workerData: { config: c } });
+    if (c.stdout || c.file || c.http || c.postgres) {
+      this.worker = new Worker(workerUrl(), { workerData: { config: c, instanceId: config.instance_id } });
       this.worker.unref();
       this.worker.on('message', (m: FromWorker) => this.onMessage(m));
       this.worker.on('error', (e) => {

@@ -22,7 +22,7 @@ export async function benchIssuer(dir: string, issuer: string, resource: string)
       new SignJWT({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write', ...claims })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
         .setIssuer(issuer)
-        .setAudience(resource)
+        .setAudience(typeof claims.aud === 'string' ? claims.aud : resource)
         .setIssuedAt()
         .setExpirationTime(ttl)
         .sign(privateKey),

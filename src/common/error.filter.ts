@@ -1,6 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { BadRequestError, CallerUnauthorizedError, PolicyUnavailableError, ToolgateError } from './errors.js';
+import { BadRequestError, CallerUnauthorizedError, PolicyUnavailableError, StoreUnavailableError, ToolgateError } from './errors.js';
 
 /** Status and body for one thrown value. */
 export interface ErrorAnswer {
@@ -36,7 +36,7 @@ function fastifyAnswer(err: unknown): ErrorAnswer | undefined {
  */
 export function answerFor(err: unknown, log?: Logger): ErrorAnswer {
   if (err instanceof BadRequestError) return { status: 400, body: { code: err.code, message: err.message } };
-  if (err instanceof PolicyUnavailableError) return { status: 503, body: { code: err.code, message: err.message } };
+  if (err instanceof PolicyUnavailableError || err instanceof StoreUnavailableError) return { status: 503, body: { code: err.code, message: err.message } };
   if (err instanceof CallerUnauthorizedError) {
     const status = err.code === 'caller_forbidden' ? 403 : 401;
     return {

@@ -38,6 +38,9 @@ export class PolicyUnavailableError extends ToolgateError {
   }
 }
 
+/** A store toolgate depends on (the revocation database) cannot take a write now (HTTP 503); retry later. */
+export class StoreUnavailableError extends ToolgateError {}
+
 /** A configuration file is invalid; startup stops with this message. */
 export class ConfigError extends ToolgateError {
   constructor(message: string) {

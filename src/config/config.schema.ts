@@ -146,6 +146,31 @@ export class TokenCacheConfig {
   @IsInt() @Min(0) @Max(10_000_000) max_entries: number = 10_000;
 }
 
+/** TLS to PostgreSQL. Without this section the connection is plain TCP (or a unix socket). */
+export class PostgresTlsConfig {
+  /** PEM CA bundle that must have signed the server's certificate (default: the system CAs). */
+  @IsOptional() @IsString() ca_file?: string;
+  /** Client certificate and key for certificate authentication. */
+  @IsOptional() @IsString() cert_file?: string;
+  @IsOptional() @IsString() key_file?: string;
+  /** Verify the server's certificate and name; false only for a test server. */
+  @IsBoolean() reject_unauthorized: boolean = true;
+}
+
+/** A PostgreSQL connection (node-postgres pool). */
+export class PostgresConnectionConfig {
+  /** `postgres://user:password@host:port/database`; PG* environment variables fill what it leaves out. */
+  @IsString() url!: string;
+  /** Connections in this process's pool. */
+  @IsInt() @Min(1) @Max(1000) pool_max: number = 4;
+  @IsInt() @Min(100) @Max(120_000) connect_timeout_ms: number = 5000;
+  /** Statements running longer are cancelled by the server. */
+  @IsInt() @Min(100) @Max(600_000) statement_timeout_ms: number = 10_000;
+  /** Apply pending schema migrations at start (under an advisory lock); false: only `toolgate migrate` does. */
+  @IsBoolean() migrate: boolean = true;
+  @IsOptional() @ValidateNested() @Type(() => PostgresTlsConfig) tls?: PostgresTlsConfig;
+}
+
 export class FileSinkConfig {
   @IsString() path!: string;
   /** Rotate when the file would grow past this. */
@@ -167,17 +192,43 @@ export class HttpSinkConfig {
   @IsOptional() @IsString() bearer_token?: string;
 }
 
+/** Decision logs in a PostgreSQL table partitioned by day. */
+export class PostgresSinkConfig extends PostgresConnectionConfig {
+  @IsInt() @Min(1) @Max(10_000) batch_max_events: number = 500;
+  @IsInt() @Min(10) @Max(600_000) flush_interval_ms: number = 1000;
+  /** Events held while PostgreSQL is slow or down; beyond this, new events are dropped and counted. */
+  @IsInt() @Min(1) @Max(10_000_000) buffer_max_events: number = 20_000;
+  @IsInt() @Min(100) @Max(3_600_000) max_backoff_ms: number = 30_000;
+  /** Daily partitions older than this are dropped. */
+  @IsInt() @Min(1) @Max(3650) retention_days: number = 30;
+}
+
 export class DecisionLogConfig {
   @IsBoolean() stdout: boolean = false;
   @IsOptional() @ValidateNested() @Type(() => FileSinkConfig) file?: FileSinkConfig;
   @IsOptional() @ValidateNested() @Type(() => HttpSinkConfig) http?: HttpSinkConfig;
+  @IsOptional() @ValidateNested() @Type(() => PostgresSinkConfig) postgres?: PostgresSinkConfig;
   /** Events buffered for the file sink before new ones are dropped and counted. */
   @IsInt() @Min(1) @Max(10_000_000) buffer_max_events: number = 10_000;
 }
 
+/** Revocations shared by every replica through PostgreSQL, pushed by LISTEN/NOTIFY. */
+export class RevocationPostgresConfig extends PostgresConnectionConfig {
+  /** Full reload interval, the safety net for notifications lost while disconnected. */
+  @IsInt() @Min(1) @Max(3600) resync_interval_s: number = 30;
+}
+
 export class RevocationConfig {
-  /** Revocations are kept here (JSON, written atomically, reloaded when edited). */
+  /** Revocations are kept here (JSON, written atomically, reloaded when edited) unless `postgres` is set. */
   @IsString() file: string = '.toolgate/revocations.json';
+  /** Keep revocations in PostgreSQL instead of the file. */
+  @IsOptional() @ValidateNested() @Type(() => RevocationPostgresConfig) postgres?: RevocationPostgresConfig;
+  /** Past this many seconds without a successful refresh, the rules in force are stale. */
+  @IsInt() @Min(1) @Max(86_400 * 30) max_staleness_s: number = 300;
+  /** Stale rules: `deny` every decision (`revocation_stale`, 503) or `serve` with the last rules known. */
+  @IsIn(['deny', 'serve']) on_stale: 'deny' | 'serve' = 'deny';
+  /** File mode: the file is re-read this often even without a change event, so staleness means the same in both modes. */
+  @IsInt() @Min(1) @Max(3600) file_resync_interval_s: number = 30;
 }
 
 /** Who may use the admin API (revocations): a bearer JWT from this issuer, audience and scope. */

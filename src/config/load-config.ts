@@ -69,6 +69,13 @@ function semanticErrors(c: ToolgateConfig): string[] {
     if (!!k.key === !!k.key_file) errs.push(`policy.bundle.signing.keys[${i}].key: set exactly one of key or key_file`);
   });
   errs.push(...transportErrors(c));
+  const r = c.revocation;
+  if (r.postgres && r.postgres.resync_interval_s >= r.max_staleness_s) {
+    errs.push('revocation.postgres.resync_interval_s: must be below revocation.max_staleness_s, or healthy rules would turn stale');
+  }
+  if (!r.postgres && r.file_resync_interval_s >= r.max_staleness_s) {
+    errs.push('revocation.file_resync_interval_s: must be below revocation.max_staleness_s, or healthy rules would turn stale');
+  }
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
   // A token minted for an MCP server must never pass as an admin or caller token.
   const resources = new Set(c.servers.flatMap((s) => [s.resource, normalizeUrl(s.resource)]));
@@ -111,6 +118,12 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
   config.revocation.file = abs(config.revocation.file);
   if (config.decision_logs.file) config.decision_logs.file.path = abs(config.decision_logs.file.path);
+  for (const pg of [config.revocation.postgres, config.decision_logs.postgres]) {
+    const t = pg?.tls;
+    if (t?.ca_file) t.ca_file = abs(t.ca_file);
+    if (t?.cert_file) t.cert_file = abs(t.cert_file);
+    if (t?.key_file) t.key_file = abs(t.key_file);
+  }
   return config;
 }
 

@@ -235,7 +235,7 @@ export class DecisionService {
 
   private denyFor(e: unknown, decisionId: string, revision: string, server: ServerConfig): DecisionResult {
     if (e instanceof TokenError) {
-      if (e.code === 'issuer_unavailable') {
+      if (e.code === 'issuer_unavailable' || e.code === 'revocation_stale') {
         return { decision_id: decisionId, allow: false, reasons: [e.message], revision, code: e.code, http_status: 503 };
       }
       return {

@@ -1,12 +1,15 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ConfigError, describeThrown } from '../common/errors.js';
-import { ToolgateConfig } from '../config/config.schema.js';
+import { ConfigError, describeThrown, StoreUnavailableError } from '../common/errors.js';
+import { ToolgateConfig, type RevocationConfig } from '../config/config.schema.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationMetrics, type StoreProblem } from './revocation-metrics.js';
+import { validateRevocationFile, writeRevocationFile } from './revocation-file.js';
+import { PostgresRevocationStore } from './revocation-postgres.js';
+import { TokenError } from './token-errors.js';
 import type { VerifiedToken } from './token-verifier.js';
 
 /** What a revocation matches on. */
@@ -25,15 +28,8 @@ export interface Revocation {
   created_at: string;
 }
 
-interface RevocationFile {
-  version: 1;
-  revocations: Revocation[];
-}
-
 /** Quiet time after the last event on the file before it is reloaded. */
 const SETTLE_MS = 100;
-
-const KINDS: RevocationKind[] = ['jti', 'sub', 'client_id'];
 
 /**
  * Claims that name the client, across issuers: `client_id` (RFC 9068), `azp`
@@ -45,61 +41,56 @@ export const CLIENT_CLAIMS = ['client_id', 'azp', 'cid', 'appid'] as const;
 
 /** What /v1/status shows of the revocation store. */
 export interface RevocationStatus {
-  file: string;
+  backend: 'file' | 'postgres';
+  /** File mode: the rule file. */
+  file?: string;
+  /** Postgres mode: where (no password), and whether the LISTEN connection is up. */
+  postgres?: { url: string; listening: boolean };
   /** Rules in force. */
   count: number;
-  /** When the rules in force were last read from or written to the file (null: none yet, no file at startup). */
+  /** When the rules in force were last read from or written to the store (null: none yet, no file at startup). */
   last_loaded_at: string | null;
-  /** `ok`, or why the file could not be read; the rules in force are then the last ones loaded. */
+  /** When the store was last read or written successfully (null: never, the rules are unknown). */
+  refreshed_at: string | null;
+  /** Seconds since `refreshed_at` (null: never refreshed). */
+  staleness_s: number | null;
+  max_staleness_s: number;
+  /** True past `max_staleness_s`; decisions are then refused with `revocation_stale` unless `on_stale` is `serve`. */
+  stale: boolean;
+  on_stale: 'deny' | 'serve';
+  /** `ok`, or why the store could not be read; the rules in force are then the last ones loaded. */
   state: 'ok' | StoreProblem;
   last_error: string | null;
 }
 
-function validate(raw: unknown): Revocation[] {
-  const doc = raw as Partial<RevocationFile> | null;
-  if (!doc || typeof doc !== 'object' || !Array.isArray(doc.revocations)) throw new Error('expected {"version": 1, "revocations": [...]}');
-  return doc.revocations.map((r, i) => {
-    if (!r || typeof r !== 'object') throw new Error(`revocations[${i}] is not an object`);
-    if (!KINDS.includes(r.kind)) throw new Error(`revocations[${i}].kind must be one of ${KINDS.join(', ')}`);
-    if (typeof r.value !== 'string' || !r.value) throw new Error(`revocations[${i}].value must be a non-empty string`);
-    if (r.issued_before !== undefined && typeof r.issued_before !== 'number') throw new Error(`revocations[${i}].issued_before must be epoch seconds`);
-    return { ...r, id: typeof r.id === 'string' && r.id ? r.id : randomUUID(), created_at: r.created_at ?? new Date().toISOString() };
-  });
-}
-
-/** fsync a directory so a rename in it survives a crash; some platforms cannot, which is no error there. */
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (e) {
-    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Server-side revocation, checked for every token toolgate accepts, after the
- * verified-token cache. Rules live in a JSON file written atomically and
- * durably (temp file, fsync, rename, fsync of the directory), reloaded when
- * edited by hand, and kept across restarts. A change made through the API is
- * in memory and on disk before the API answers. A file that disappears, turns
- * unreadable or invalid while running leaves the last loaded rules in force,
- * reported in /v1/status and metrics.
+ * verified-token cache. Rules live in a JSON file (the default: written
+ * atomically and durably, reloaded when edited, re-read on a timer) or in
+ * PostgreSQL, shared by every replica (see PostgresRevocationStore). A change
+ * made through the API is in memory and durable before the API answers. A
+ * store that cannot be read leaves the last loaded rules in force, reported
+ * in /v1/status and metrics; once they are older than
+ * `revocation.max_staleness_s`, tokens are refused with `revocation_stale`
+ * (unless `on_stale: serve`), since revocations made meanwhile are unknown.
  */
 @Injectable()
 export class RevocationService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('RevocationService');
+  private readonly cfg: RevocationConfig;
   private rules: Revocation[] = [];
   private index = new Map<string, Revocation[]>();
   private lastWritten = '';
   private watcher?: FSWatcher;
   private settle?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
   private lastError: string | null = null;
   private problem?: StoreProblem;
   private loadedAt?: Date;
+  /** Epoch ms of the last successful read or write of the store. */
+  private refreshedAt?: number;
   private readonly metrics?: RevocationMetrics;
+  private readonly pg?: PostgresRevocationStore;
   /** Writes and reloads run one at a time, so a reload can never read a file older than the last write and undo it. */
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -110,8 +101,28 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
   }
 
   constructor(config: ToolgateConfig, @Optional() metrics?: MetricsService) {
+    this.cfg = config.revocation;
     this.file = config.revocation.file;
-    if (metrics) this.metrics = new RevocationMetrics(metrics.registry, () => ({ rules: this.rules.length, healthy: !this.problem }));
+    if (metrics) {
+      this.metrics = new RevocationMetrics(metrics.registry, () => ({
+        rules: this.rules.length,
+        healthy: !this.problem,
+        stalenessSeconds: this.staleness(),
+        stale: this.isStale(),
+      }));
+    }
+    if (this.cfg.postgres) {
+      this.pg = new PostgresRevocationStore(this.cfg.postgres, config.instance_id, {
+        replace: (rules) => {
+          this.replace(rules);
+          this.loaded();
+        },
+        upsert: (rule) => this.replace([...this.rules.filter((r) => r.id !== rule.id), rule]),
+        drop: (id) => this.replace(this.rules.filter((r) => r.id !== id)),
+        fail: (message) => this.fail('unreachable', message),
+      });
+      return;
+    }
     // Read synchronously so no decision can run before the rules are known; a corrupt file stops startup.
     let text: string | undefined;
     try {
@@ -121,18 +132,23 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     }
     if (text !== undefined) {
       try {
-        this.replace(validate(JSON.parse(text)));
+        this.replace(validateRevocationFile(JSON.parse(text)));
         this.lastWritten = text;
         this.loadedAt = new Date();
       } catch (e) {
         throw new ConfigError(`revocation.file: ${this.file} is invalid: ${describeThrown(e)}`);
       }
     }
+    this.refreshedAt = Date.now();
   }
 
   private readonly file: string;
 
   async onApplicationBootstrap(): Promise<void> {
+    if (this.pg) {
+      await this.pg.start();
+      return;
+    }
     const dir = path.dirname(this.file);
     const base = path.basename(this.file);
     await mkdir(dir, { recursive: true });
@@ -146,11 +162,18 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
       this.settle = setTimeout(() => void this.reloadFromDisk(), SETTLE_MS);
     });
     this.watcher.on('error', (e) => this.fail('unreadable', `cannot watch ${dir}: ${describeThrown(e)}; keeping the ${this.rules.length} rules in force`));
+    // Events can be missed (network filesystems, a watcher that failed); a periodic read also keeps the staleness meaningful.
+    this.resyncTimer = setInterval(() => void this.reloadFromDisk(), this.cfg.file_resync_interval_s * 1000);
+    this.resyncTimer.unref();
+    // Startup (a policy build) may have taken longer than the staleness limit since the constructor read the file.
+    await this.reloadFromDisk();
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearTimeout(this.settle);
+    clearInterval(this.resyncTimer);
     this.watcher?.close();
+    await this.pg?.stop();
     await this.lock;
   }
 
@@ -168,6 +191,30 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     return undefined;
   }
 
+  /**
+   * Throws `revocation_stale` when the rules are older than the limit and
+   * `on_stale` is `deny`: a token revoked meanwhile would not be known, so no
+   * token can be vouched for.
+   */
+  assertFresh(): void {
+    if (this.cfg.on_stale === 'serve' || !this.isStale()) return;
+    this.metrics?.staleDenials.inc();
+    const age = this.staleness();
+    throw new TokenError(
+      'revocation_stale',
+      `revocations could not be refreshed for ${Number.isFinite(age) ? `${Math.round(age)} s` : 'ever since startup'} (limit ${this.cfg.max_staleness_s} s); denied until the store is reachable`,
+    );
+  }
+
+  /** Seconds since the last successful refresh; Infinity when never. */
+  private staleness(): number {
+    return this.refreshedAt === undefined ? Infinity : (Date.now() - this.refreshedAt) / 1000;
+  }
+
+  private isStale(): boolean {
+    return this.staleness() > this.cfg.max_staleness_s;
+  }
+
   private match(kind: RevocationKind, value: unknown, issuer: string, iat: number | undefined): Revocation | undefined {
     if (typeof value !== 'string') return undefined;
     for (const r of this.index.get(`${kind}\0${value}`) ?? []) {
@@ -182,15 +229,17 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     return [...this.rules];
   }
 
-  /** Adds a rule; effective for the next decision once this resolves. */
+  /** Adds a rule; effective for the next decision once this resolves (and, in Postgres, committed). */
   async add(r: Omit<Revocation, 'id' | 'created_at'>): Promise<Revocation> {
     const rule: Revocation = { ...r, id: randomUUID(), created_at: new Date().toISOString() };
-    await this.exclusive(() => this.write([...this.rules, rule]));
+    if (this.pg) await this.database(() => this.pg!.add(rule));
+    else await this.exclusive(() => this.write([...this.rules, rule]));
     return rule;
   }
 
   /** Removes a rule; false when there is none with that id. */
   remove(id: string): Promise<boolean> {
+    if (this.pg) return this.database(() => this.pg!.remove(id));
     return this.exclusive(async () => {
       if (!this.rules.some((r) => r.id === id)) return false;
       await this.write(this.rules.filter((r) => r.id !== id));
@@ -198,41 +247,35 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
+  /** A write the database did not take is a 503 for the admin, never a 500, and never reported as done. */
+  private async database<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      this.log.error(`revocation write failed: ${describeThrown(e)}`);
+      throw new StoreUnavailableError('revocation_store_unavailable', `the revocation database did not take the change: ${describeThrown(e)}`);
+    }
+  }
+
   status(): RevocationStatus {
+    const age = this.staleness();
     return {
-      file: this.file,
+      backend: this.pg ? 'postgres' : 'file',
+      ...(this.pg ? { postgres: { url: this.pg.where, listening: this.pg.connected } } : { file: this.file }),
       count: this.rules.length,
       last_loaded_at: this.loadedAt?.toISOString() ?? null,
+      refreshed_at: this.refreshedAt === undefined ? null : new Date(this.refreshedAt).toISOString(),
+      staleness_s: Number.isFinite(age) ? Math.round(age * 10) / 10 : null,
+      max_staleness_s: this.cfg.max_staleness_s,
+      stale: this.isStale(),
+      on_stale: this.cfg.on_stale,
       state: this.problem ?? 'ok',
       last_error: this.lastError,
     };
   }
 
-  /**
-   * Durable before the API answers: the temp file is fsynced before the rename
-   * and the directory after it, so a crash or power loss leaves either the old
-   * file or the new one, never an empty or missing one.
-   */
   private async write(next: Revocation[]): Promise<void> {
-    const text = JSON.stringify({ version: 1, revocations: next } satisfies RevocationFile, null, 2) + '\n';
-    const dir = path.dirname(this.file);
-    const tmp = `${this.file}.${process.pid}.${createHash('sha256').update(text).digest('hex').slice(0, 8)}.tmp`;
-    await mkdir(dir, { recursive: true });
-    try {
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
-    await syncDirectory(dir);
-    this.lastWritten = text;
+    this.lastWritten = await writeRevocationFile(this.file, next);
     this.replace(next);
     this.loaded();
   }
@@ -248,8 +291,11 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     } catch (e) {
       // Gone or unreadable: keep enforcing what we have (an absent file must never un-revoke), and say so.
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-      // No file yet and never one: a first start, not a lost file.
-      if (missing && !this.loadedAt && this.rules.length === 0) return;
+      // No file yet and never one: a first start, not a lost file; nothing is unknown.
+      if (missing && !this.loadedAt && this.rules.length === 0) {
+        this.refreshedAt = Date.now();
+        return;
+      }
       this.fail(
         missing ? 'missing' : 'unreadable',
         `${this.file} ${missing ? 'has disappeared' : `cannot be read (${describeThrown(e)})`}, keeping the ${this.rules.length} rules last loaded`,
@@ -261,7 +307,7 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
       return;
     }
     try {
-      this.replace(validate(JSON.parse(text)));
+      this.replace(validateRevocationFile(JSON.parse(text)));
       this.lastWritten = text;
       this.loaded();
       this.log.log(`reloaded ${this.rules.length} revocations from ${this.file}`);
@@ -273,15 +319,17 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
 
   private loaded(): void {
     this.loadedAt = new Date();
+    this.refreshedAt = this.loadedAt.getTime();
     this.problem = undefined;
     this.lastError = null;
   }
 
   private fail(problem: StoreProblem, message: string): void {
+    // Repeated failures of the same kind (a reconnect loop, the resync timer) are counted, logged once.
+    if (this.problem !== problem || this.lastError !== message) this.log.error(message);
     this.problem = problem;
     this.lastError = message;
     this.metrics?.errors.inc({ reason: problem });
-    this.log.error(message);
   }
 
   private replace(rules: Revocation[]): void {

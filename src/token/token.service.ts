@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
+import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationService } from './revocation.service.js';
 import { TokenError } from './token-errors.js';
@@ -34,7 +34,8 @@ export class TokenService {
    * Verifies a bearer token for a server (a protected MCP server, or one of
    * toolgate's own audiences), then checks revocation (after the cache, so a
    * cached token can still be revoked); throws TokenError (RevokedTokenError
-   * for a revoked one).
+   * for a revoked one, `revocation_stale` when the rules are too old to vouch
+   * for any token of a protected server).
    */
   async verify(token: string, server: ServerConfig): Promise<VerifiedToken> {
     const v = await this.verifier.verify(token, server);
@@ -43,6 +44,9 @@ export class TokenService {
     if (revoked) {
       throw new RevokedTokenError(v, `the token was revoked (${revoked.kind}${revoked.reason ? `: ${revoked.reason}` : ''})`);
     }
+    // Stale rules refuse tokens for protected servers; toolgate's own callers and admins
+    // (their revoked tokens still refused above) keep /v1/status and metrics readable in an outage.
+    if (!server.id.startsWith(RESERVED_SERVER_ID_PREFIX)) this.revocations.assertFresh();
     return v;
   }
 }

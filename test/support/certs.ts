@@ -69,6 +69,8 @@ export interface CertSpec {
   excludedDns?: string[];
   dns?: string[];
   uris?: string[];
+  /** IPv4 addresses (iPAddress SAN), e.g. 127.0.0.1 for a loopback server. */
+  ips?: string[];
   /** Extended key usage OIDs, e.g. 1.3.6.1.5.5.7.3.1 (server auth). */
   eku?: string[];
   notBefore: Date;
@@ -87,7 +89,11 @@ export function makeCert(spec: CertSpec): TestCert {
   }
   if (spec.ca) exts.push(seq(oid('2.5.29.15'), bool(true), octets(bits(Buffer.from([0x06])))));
   if (spec.eku) exts.push(seq(oid('2.5.29.37'), octets(seq(...spec.eku.map(oid)))));
-  const san = [...(spec.dns ?? []).map((d) => tlv(0x82, Buffer.from(d))), ...(spec.uris ?? []).map((u) => tlv(0x86, Buffer.from(u)))];
+  const san = [
+    ...(spec.dns ?? []).map((d) => tlv(0x82, Buffer.from(d))),
+    ...(spec.uris ?? []).map((u) => tlv(0x86, Buffer.from(u))),
+    ...(spec.ips ?? []).map((ip) => tlv(0x87, Buffer.from(ip.split('.').map(Number)))),
+  ];
   if (san.length) exts.push(seq(oid('2.5.29.17'), octets(seq(...san))));
   const subject = name(spec.cn, spec.org);
   const issuerName = spec.issuer ? spec.issuer.subject : subject;
