@@ -1,8 +1,7 @@
 import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ToolgateConfig } from '../config/config.schema.js';
-import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
-import { callerName } from './decision.routes.js';
+import { ANONYMOUS, CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
 import {
   AuthenticateRequestDto,
@@ -40,7 +39,7 @@ export class DecisionController {
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'No policy is loaded.' })
   decide(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<DecisionResult> {
-    return this.decisions.decide(parseDecisionRequest(body, this.config.limits), callerName(req.caller));
+    return this.decisions.decide(parseDecisionRequest(body, this.config.limits), req.caller ?? ANONYMOUS);
   }
 
   @Post('tools')
@@ -50,7 +49,7 @@ export class DecisionController {
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
   tools(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
-    return this.decisions.filterTools(parseToolsRequest(body, this.config.limits), callerName(req.caller));
+    return this.decisions.filterTools(parseToolsRequest(body, this.config.limits), req.caller ?? ANONYMOUS);
   }
 
   @Post('list')
@@ -60,7 +59,7 @@ export class DecisionController {
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
   list(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<ToolsResult> {
-    return this.decisions.filterList(parseListRequest(body, this.config.limits), callerName(req.caller));
+    return this.decisions.filterList(parseListRequest(body, this.config.limits), req.caller ?? ANONYMOUS);
   }
 
   @Post('authenticate')
@@ -70,6 +69,6 @@ export class DecisionController {
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto })
   authenticate(@Body() body: unknown, @Req() req: { caller?: Caller }): Promise<DecisionResult> {
-    return this.decisions.authenticate(parseAuthenticateRequest(body, this.config.limits), callerName(req.caller));
+    return this.decisions.authenticate(parseAuthenticateRequest(body, this.config.limits), req.caller ?? ANONYMOUS);
   }
 }

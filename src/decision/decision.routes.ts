@@ -3,13 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { answerFor } from '../common/error.filter.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
+export { callerName } from '../token/caller-auth.guard.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
 import { DecisionService } from './decision.service.js';
-
-export function callerName(c: Caller | undefined): string {
-  if (!c) return 'anonymous';
-  return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
-}
 
 interface Deps {
   decisions: DecisionService;
@@ -44,12 +40,12 @@ export function installFastDecisionRoutes(fastify: FastifyInstance, deps: () => 
   };
   /** One hot route: authenticate the caller, run, answer 200, or map the error as ErrorFilter does. */
   const route =
-    (run: (d: Deps, body: unknown, caller: string) => Promise<unknown>) =>
+    (run: (d: Deps, body: unknown, caller: Caller) => Promise<unknown>) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       const d = (resolved ??= deps());
       try {
         const caller = await d.auth.authenticate(req);
-        return reply.code(200).send(await run(d, req.body, callerName(caller)));
+        return reply.code(200).send(await run(d, req.body, caller));
       } catch (err) {
         return fail(reply, err);
       }

@@ -8,6 +8,9 @@ import { MetricsService } from '../health/metrics.service.js';
 import { DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
+import { admitAssertion } from '../token/asserted-claims.js';
+import { ANONYMOUS, callerName, type Caller } from '../token/caller-auth.guard.js';
+import { clientOf } from '../token/client-id.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
@@ -65,6 +68,12 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
   return { prompt: { name: id, arguments: {} } };
 }
 
+/** The policy input fields that come from the token: claims, scopes and, when the token names one, the client. */
+function tokenInput(token: VerifiedToken): Record<string, unknown> {
+  const client = clientOf(token.claims);
+  return client ? { claims: token.claims, scopes: token.scopes, client } : { claims: token.claims, scopes: token.scopes };
+}
+
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
@@ -107,8 +116,10 @@ export class DecisionService {
   }
 
   /** Decides one request: a tool call, resource read, prompt get, completion, or one item's visibility ("list"). */
-  async decide(req: DecisionRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
+  async decide(req: DecisionRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     // Taken once: this decision is made by exactly this revision, whatever reloads meanwhile.
     const active = this.activePolicy();
@@ -120,9 +131,9 @@ export class DecisionService {
     let answer: unknown;
     let result: DecisionResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
       verified = performance.now();
-      input = { claims: token.claims, scopes: token.scopes, ...input };
+      input = { ...tokenInput(token), ...input };
       answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
       result = this.toResult(decisionId, active.revision, server, this.checkAnswer(answer));
     } catch (e) {
@@ -134,7 +145,7 @@ export class DecisionService {
     this.record('decide', result.allow, result.code, started, done);
     if (this.audit.enabled) {
       this.audit.record(
-        this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req.token, token, {
+        this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req, token, {
           timer_token_verify_ns: Math.round((verified - started) * 1e6),
           timer_server_handler_ns: Math.round((done - started) * 1e6),
         }),
@@ -145,17 +156,19 @@ export class DecisionService {
   }
 
   /** Filters a tools/list answer to the tools this caller may see. */
-  filterTools(req: ToolsRequest, requestedBy = 'anonymous'): Promise<ToolsResult> {
+  filterTools(req: ToolsRequest, caller: Caller = ANONYMOUS): Promise<ToolsResult> {
     const items = req.tools.map((t) => ({ id: t.name, annotations: t.annotations }));
-    return this.filterList({ token: req.token, server: req.server, kind: 'tool', items }, requestedBy, 'tools');
+    return this.filterList({ token: req.token, claims: req.claims, server: req.server, kind: 'tool', items }, caller, 'tools');
   }
 
   /**
    * Filters a tools/list, resources/list or prompts/list answer to the items
    * this caller may see: each item is evaluated with action "list" and the kind.
    */
-  async filterList(req: ListRequest, requestedBy = 'anonymous', eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
+  async filterList(req: ListRequest, caller: Caller = ANONYMOUS, eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     const active = this.activePolicy();
     const decisionId = randomUUID();
@@ -164,10 +177,11 @@ export class DecisionService {
     let token: VerifiedToken | undefined;
     let out: ToolsResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
+      const fromToken = tokenInput(token);
       const allowed: string[] = [];
       for (const item of req.items) {
-        const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
+        const input = { ...fromToken, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
         try {
           if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
         } catch (e) {
@@ -187,9 +201,9 @@ export class DecisionService {
       const ids = req.items.map((t) => t.id);
       const input: Record<string, unknown> =
         eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
-      if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
+      if (token && out.code === undefined) Object.assign(input, tokenInput(token));
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
-      const event = this.event(eventKind, decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
+      const event = this.event(eventKind, decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req, token, {
         timer_server_handler_ns: Math.round((done - started) * 1e6),
       });
       event.outcome.allowed = out.allowed;
@@ -204,8 +218,10 @@ export class DecisionService {
    * for this server, exactly as for a decision, but no policy is evaluated.
    * A policy must still be active, so an unready toolgate refuses everything.
    */
-  async authenticate(req: AuthenticateRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
+  async authenticate(req: AuthenticateRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     const active = this.activePolicy();
     const decisionId = randomUUID();
@@ -213,7 +229,7 @@ export class DecisionService {
     let token: VerifiedToken | undefined;
     let result: DecisionResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
       result = { decision_id: decisionId, allow: true, reasons: [], revision: active.revision };
     } catch (e) {
       if (e instanceof RevokedTokenError) token = e.token;
@@ -225,11 +241,19 @@ export class DecisionService {
     if (this.audit.enabled && !result.allow) {
       const input = { server: req.server, action: 'authenticate', time: new Date(now).toISOString() };
       this.audit.record(
-        this.event('authenticate', decisionId, now, input, undefined, result, active, requestedBy, req.token, token, { timer_token_verify_ns: Math.round((done - started) * 1e6) }),
+        this.event('authenticate', decisionId, now, input, undefined, result, active, requestedBy, req, token, { timer_token_verify_ns: Math.round((done - started) * 1e6) }),
         active.policy,
       );
     }
     return result;
+  }
+
+  /**
+   * The token's verified facts: from the token, or from the claims a trusted
+   * gateway asserted (the caller was admitted by admitAssertion before).
+   */
+  private async credential(req: { token: string; claims?: Record<string, unknown> }, server: ServerConfig): Promise<VerifiedToken> {
+    return req.claims !== undefined ? this.tokens.acceptAsserted(req.claims, server) : this.tokens.verify(req.token, server);
   }
 
   private checkAnswer(out: unknown): PolicyAnswer {
@@ -297,7 +321,7 @@ export class DecisionService {
     result: DecisionResult,
     active: ActivePolicy,
     requestedBy: string,
-    rawToken: string,
+    req: { token: string; claims?: Record<string, unknown> },
     token: VerifiedToken | undefined,
     metrics: Record<string, number>,
   ): DecisionEvent {
@@ -316,12 +340,14 @@ export class DecisionService {
       labels: this.labels,
       requested_by: requestedBy,
       token: {
-        fingerprint: token?.fingerprint ?? (rawToken ? tokenFingerprint(rawToken.replace(/^Bearer\s+/i, '').trim()) : undefined),
+        fingerprint: token?.fingerprint ?? (req.token ? tokenFingerprint(req.token.replace(/^Bearer\s+/i, '').trim()) : undefined),
         issuer: token?.issuer,
         subject: str(c?.sub),
         client_id: str(c?.client_id) ?? str(c?.azp),
         jti: str(c?.jti),
         cached: token?.cached,
+        // Claims a gateway asserted, refused or not: requested_by names the gateway.
+        asserted: req.claims !== undefined ? true : undefined,
       },
       metrics,
     };
