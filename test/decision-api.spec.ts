@@ -391,6 +391,11 @@ describe('the hand-written validator agrees with the documented DTO for the new 
     { server: 'demo', action: 'list', tool: { name: 'p' } },
     { server: 'demo', kind: 'tool', tool: { name: 'p' } },
     { server: 'demo', action: 'call', tool: { name: 'p' }, completion: { ref: { type: 'ref/prompt', name: 'p' }, argument: { name: 'a', value: 'b' } } },
+    { server: 'demo', claims: { sub: 'a' }, tool: { name: 'p' } },
+    { server: 'demo', token: 't', claims: { sub: 'a' }, tool: { name: 'p' } },
+    { server: 'demo', claims: [{ sub: 'a' }], tool: { name: 'p' } },
+    { server: 'demo', claims: null, tool: { name: 'p' } },
+    { server: 'demo', claims: 'eyJ', tool: { name: 'p' } },
   ];
 
   it.each(corpus.map((c) => [JSON.stringify(c).slice(0, 100), c]))('%s', (_label, body) => {

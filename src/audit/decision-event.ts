@@ -28,7 +28,8 @@ export interface DecisionEvent {
   bundles: { toolgate: { revision: string | null; content_hash?: string } };
   labels: Record<string, string>;
   requested_by: string;
-  token: { fingerprint?: string; issuer?: string; subject?: string; client_id?: string; jti?: string; cached?: boolean };
+  /** `asserted: true` when a trusted gateway sent the claims instead of the token (`requested_by` names it). */
+  token: { fingerprint?: string; issuer?: string; subject?: string; client_id?: string; jti?: string; cached?: boolean; asserted?: boolean };
   metrics: Record<string, number>;
   erased?: string[];
   masked?: string[];

@@ -12,6 +12,8 @@ export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionActi
  */
 export interface DecisionRequest {
   token: string;
+  /** Verified claims a trusted gateway sends instead of `token` (README, "Behind a gateway"). */
+  claims?: Record<string, unknown>;
   server: string;
   action: DecisionAction;
   /** Only with action "list". */
@@ -25,6 +27,8 @@ export interface DecisionRequest {
 /** A validated `POST /v1/decisions/tools` body. */
 export interface ToolsRequest {
   token: string;
+  /** Verified claims a trusted gateway sends instead of `token` (README, "Behind a gateway"). */
+  claims?: Record<string, unknown>;
   server: string;
   tools: { name: string; annotations: Record<string, unknown> }[];
 }
@@ -32,6 +36,8 @@ export interface ToolsRequest {
 /** A validated `POST /v1/decisions/list` body: `id` is the tool or prompt name, or the resource URI. */
 export interface ListRequest {
   token: string;
+  /** Verified claims a trusted gateway sends instead of `token` (README, "Behind a gateway"). */
+  claims?: Record<string, unknown>;
   server: string;
   kind: ListKind;
   items: { id: string; annotations: Record<string, unknown> }[];
@@ -40,6 +46,8 @@ export interface ListRequest {
 /** A validated `POST /v1/decisions/authenticate` body. */
 export interface AuthenticateRequest {
   token: string;
+  /** Verified claims a trusted gateway sends instead of `token` (README, "Behind a gateway"). */
+  claims?: Record<string, unknown>;
   server: string;
 }
 
@@ -114,6 +122,20 @@ function tokenOf(b: Record<string, unknown>, limits: LimitsConfig): string {
   return t.length > limits.token_bytes + 16 ? t.slice(0, limits.token_bytes + 16) : t;
 }
 
+/**
+ * `claims`, sent by a gateway that verified the token itself, in place of
+ * `token`: a bounded JSON object, and never next to a token (which one would
+ * count is ambiguous). Whether this caller may send claims is checked later.
+ */
+function claimsOf(b: Record<string, unknown>, limits: LimitsConfig): Record<string, unknown> | undefined {
+  const c = b.claims;
+  if (c === undefined) return undefined;
+  if (!isPlainObject(c)) bad('invalid_request', 'claims must be an object');
+  if (b.token !== undefined && b.token !== null) bad('invalid_request', 'send either token or claims, not both');
+  checkJsonBounds(c, limits.arguments_depth, limits.arguments_nodes, 'claims');
+  return c;
+}
+
 function parseTool(raw: Record<string, unknown>, limits: LimitsConfig): ToolSubject {
   const tool = requireObject(raw, 'tool', '');
   onlyKeys(tool, ['name', 'arguments', 'annotations'], 'tool.');
@@ -185,7 +207,7 @@ const SUBJECT: Record<Exclude<DecisionAction, 'list'> | `list:${ListKind}`, 'too
  */
 export function parseDecisionRequest(raw: unknown, limits: LimitsConfig): DecisionRequest {
   const b = body(raw);
-  onlyKeys(b, ['token', 'server', 'action', 'kind', 'tool', 'resource', 'prompt', 'completion'], '');
+  onlyKeys(b, ['token', 'claims', 'server', 'action', 'kind', 'tool', 'resource', 'prompt', 'completion'], '');
   const server = requireString(b, 'server', '', MAX_NAME);
   const action = b.action ?? 'call';
   if (!DECISION_ACTIONS.includes(action as DecisionAction)) bad('invalid_request', `action must be one of ${DECISION_ACTIONS.join(', ')}`);
@@ -203,17 +225,18 @@ export function parseDecisionRequest(raw: unknown, limits: LimitsConfig): Decisi
   if (subject !== 'prompt' && b.prompt !== undefined) misplaced('prompt', action, kind);
   if (subject !== 'completion' && b.completion !== undefined) misplaced('completion', action, kind);
   const token = tokenOf(b, limits);
+  const claims = claimsOf(b, limits);
   const a = action as DecisionAction;
   // One object literal per shape keeps the hot path (action "call") monomorphic.
   switch (subject) {
     case 'tool':
-      return kind ? { token, server, action: a, kind, tool: parseTool(b, limits) } : { token, server, action: a, tool: parseTool(b, limits) };
+      return kind ? { token, claims, server, action: a, kind, tool: parseTool(b, limits) } : { token, claims, server, action: a, tool: parseTool(b, limits) };
     case 'resource':
-      return kind ? { token, server, action: a, kind, resource: parseResource(b) } : { token, server, action: a, resource: parseResource(b) };
+      return kind ? { token, claims, server, action: a, kind, resource: parseResource(b) } : { token, claims, server, action: a, resource: parseResource(b) };
     case 'prompt':
-      return kind ? { token, server, action: a, kind, prompt: parsePrompt(b, limits) } : { token, server, action: a, prompt: parsePrompt(b, limits) };
+      return kind ? { token, claims, server, action: a, kind, prompt: parsePrompt(b, limits) } : { token, claims, server, action: a, prompt: parsePrompt(b, limits) };
     default:
-      return { token, server, action: a, completion: parseCompletion(b, limits) };
+      return { token, claims, server, action: a, completion: parseCompletion(b, limits) };
   }
 }
 
@@ -224,9 +247,9 @@ function misplaced(field: string, action: unknown, kind: ListKind | undefined): 
 /** Validates a tools/list filtering body. */
 export function parseToolsRequest(raw: unknown, limits: LimitsConfig): ToolsRequest {
   const b = body(raw);
-  onlyKeys(b, ['token', 'server', 'tools'], '');
+  onlyKeys(b, ['token', 'claims', 'server', 'tools'], '');
   const server = requireString(b, 'server', '', MAX_NAME);
-  return { token: tokenOf(b, limits), server, tools: parseItems(b, 'tools', 'tool', limits).map((i) => ({ name: i.id, annotations: i.annotations })) };
+  return { token: tokenOf(b, limits), claims: claimsOf(b, limits), server, tools: parseItems(b, 'tools', 'tool', limits).map((i) => ({ name: i.id, annotations: i.annotations })) };
 }
 
 /** The MCP fields each kind of listed item may carry, so a server can forward its list as is. */
@@ -255,16 +278,16 @@ function parseItems(b: Record<string, unknown>, key: string, kind: ListKind, lim
 /** Validates a `POST /v1/decisions/list` body. */
 export function parseListRequest(raw: unknown, limits: LimitsConfig): ListRequest {
   const b = body(raw);
-  onlyKeys(b, ['token', 'server', 'kind', 'items'], '');
+  onlyKeys(b, ['token', 'claims', 'server', 'kind', 'items'], '');
   const server = requireString(b, 'server', '', MAX_NAME);
   const kind = b.kind;
   if (!LIST_KINDS.includes(kind as ListKind)) bad('invalid_request', `kind must be one of ${LIST_KINDS.join(', ')}`);
-  return { token: tokenOf(b, limits), server, kind: kind as ListKind, items: parseItems(b, 'items', kind as ListKind, limits) };
+  return { token: tokenOf(b, limits), claims: claimsOf(b, limits), server, kind: kind as ListKind, items: parseItems(b, 'items', kind as ListKind, limits) };
 }
 
 /** Validates a `POST /v1/decisions/authenticate` body. */
 export function parseAuthenticateRequest(raw: unknown, limits: LimitsConfig): AuthenticateRequest {
   const b = body(raw);
-  onlyKeys(b, ['token', 'server'], '');
-  return { token: tokenOf(b, limits), server: requireString(b, 'server', '', MAX_NAME) };
+  onlyKeys(b, ['token', 'claims', 'server'], '');
+  return { token: tokenOf(b, limits), claims: claimsOf(b, limits), server: requireString(b, 'server', '', MAX_NAME) };
 }

@@ -89,6 +89,23 @@ export class CompletionDto {
 
 type Subject = 'tool' | 'resource' | 'prompt' | 'completion';
 
+const CLAIMS_DOC = {
+  type: 'object',
+  additionalProperties: true,
+  description:
+    'In place of token: the claims a trusted gateway has verified. Only from a caller authenticated with callers.auth: jwt whose token holds the scope toolgate:claims (README, "Behind a gateway"); never with token.',
+} as const;
+
+/** The `claims` field of every decision body (see DecisionRequestDto.claims). */
+function ClaimsField(): PropertyDecorator {
+  return (target, key) => {
+    ApiPropertyOptional(CLAIMS_DOC)(target, key);
+    ValidateIf((o: { claims?: unknown }) => o.claims !== undefined)(target, key);
+    IsObject()(target, key);
+    OnlyWhen((o: { token?: unknown }) => o.token === undefined || o.token === null, 'send either token or claims, not both')(target, key);
+  };
+}
+
 /** The one subject field an action (and, for "list", a kind) carries; see decision-request.ts. */
 function subjectOf(o: DecisionRequestDto): Subject | undefined {
   const action = o.action ?? 'call';
@@ -104,6 +121,9 @@ export class DecisionRequestDto {
   @ApiPropertyOptional({ description: 'The bearer JWT exactly as the MCP server received it (a leading "Bearer " is accepted). Absent or empty: token_missing.' })
   @IsOptional() @IsString()
   token?: string;
+
+  @ClaimsField()
+  claims?: Record<string, unknown>;
 
   @ApiProperty({ example: 'demo', description: 'Id of the protected MCP server (config servers[].id).' })
   @IsString() @MaxLength(256)
@@ -148,6 +168,7 @@ export class ListedToolDto {
 /** Body of `POST /v1/decisions/tools`. */
 export class ToolsRequestDto {
   @ApiPropertyOptional() @IsOptional() @IsString() token?: string;
+  @ClaimsField() claims?: Record<string, unknown>;
   @ApiProperty({ example: 'demo' }) @IsString() @MaxLength(256) server!: string;
   @ApiProperty({ type: [ListedToolDto] }) @IsArray() @ValidateNested({ each: true }) @Type(() => ListedToolDto) tools!: ListedToolDto[];
 }
@@ -162,6 +183,7 @@ export class ListedItemDto {
 /** Body of `POST /v1/decisions/list`: each item is evaluated with action "list" and this kind. */
 export class ListRequestDto {
   @ApiPropertyOptional() @IsOptional() @IsString() token?: string;
+  @ClaimsField() claims?: Record<string, unknown>;
   @ApiProperty({ example: 'demo' }) @IsString() @MaxLength(256) server!: string;
   @ApiProperty({ enum: LIST_KINDS }) @IsIn([...LIST_KINDS]) kind!: ListKind;
   @ApiProperty({ type: [ListedItemDto] }) @IsArray() @ValidateNested({ each: true }) @Type(() => ListedItemDto) items!: ListedItemDto[];
@@ -170,6 +192,7 @@ export class ListRequestDto {
 /** Body of `POST /v1/decisions/authenticate`: only the token is checked (no policy action). */
 export class AuthenticateRequestDto {
   @ApiPropertyOptional() @IsOptional() @IsString() token?: string;
+  @ClaimsField() claims?: Record<string, unknown>;
   @ApiProperty({ example: 'demo' }) @IsString() @MaxLength(256) server!: string;
 }
 

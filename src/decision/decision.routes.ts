@@ -4,16 +4,10 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { answerFor } from '../common/error.filter.js';
 import { ToolgateConfig } from '../config/config.schema.js';
-import { CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
+import { ANONYMOUS, CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
 import { AuthenticateRequestDto, DecisionRequestDto, DecisionResponseDto, ErrorResponseDto, ListRequestDto, ToolsRequestDto, ToolsResponseDto } from './decision.dto.js';
 import { DecisionService } from './decision.service.js';
-
-/** The name the decision log records for a caller. */
-export function callerName(c: Caller | undefined): string {
-  if (!c) return 'anonymous';
-  return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
-}
 
 interface Deps {
   decisions: DecisionService;
@@ -29,7 +23,7 @@ interface DecisionRoute {
   request: Type;
   response: Type;
   okDescription: string;
-  run(d: Deps, body: unknown, caller: string): Promise<unknown>;
+  run(d: Deps, body: unknown, caller: Caller): Promise<unknown>;
 }
 
 /**
@@ -88,7 +82,7 @@ export function registerDecisionRoutes(fastify: FastifyInstance, deps: Deps): vo
     fastify.post(r.path, async (req: FastifyRequest, reply: FastifyReply) => {
       try {
         const caller = await deps.auth.authenticate(req);
-        return reply.code(200).send(await r.run(deps, req.body, callerName(caller)));
+        return reply.code(200).send(await r.run(deps, req.body, caller ?? ANONYMOUS));
       } catch (err) {
         const a = answerFor(err, log);
         if (a.headers) for (const [k, v] of Object.entries(a.headers)) void reply.header(k, v);

@@ -10,6 +10,9 @@ import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
+import { admitAssertion } from '../token/asserted-claims.js';
+import { ANONYMOUS, callerName, type Caller } from '../token/caller-auth.guard.js';
+import { clientOf } from '../token/client-id.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
@@ -43,6 +46,11 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
   return { prompt: { name: id, arguments: {} } };
 }
 
+/** The policy input fields that come from the token: claims, scopes and, when the token names one, the client. */
+function tokenInput(token: VerifiedToken): Record<string, unknown> {
+  const client = clientOf(token.claims);
+  return client ? { claims: token.claims, scopes: token.scopes, client } : { claims: token.claims, scopes: token.scopes };
+}
 
 /** What one decision-log event is made of (DecisionService.event). */
 interface EventFacts {
@@ -57,8 +65,8 @@ interface EventFacts {
   result: DecisionResult;
   active: ActivePolicy;
   requestedBy: string;
-  /** The token as sent: fingerprinted when it never verified. */
-  rawToken: string;
+  /** The request's credential: the token as sent (fingerprinted when it never verified), or the claims a gateway asserted. */
+  req: { token: string; claims?: Record<string, unknown> };
   token: VerifiedToken | undefined;
   metrics: Record<string, number>;
 }
@@ -99,8 +107,10 @@ export class DecisionService {
   }
 
   /** Decides one request: a tool call, resource read, prompt get, completion, or one item's visibility ("list"). */
-  async decide(req: DecisionRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
+  async decide(req: DecisionRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     // Taken once: this decision is made by exactly this revision, whatever reloads meanwhile.
     const active = this.activePolicy();
@@ -112,9 +122,9 @@ export class DecisionService {
     let answer: unknown;
     let result: DecisionResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
       verified = performance.now();
-      input = { claims: token.claims, scopes: token.scopes, ...input };
+      input = { ...tokenInput(token), ...input };
       answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
       result = this.toResult(decisionId, active.revision, server, readPolicyAnswer(answer));
     } catch (e) {
@@ -126,23 +136,25 @@ export class DecisionService {
     this.record('decide', result.allow, result.code, started, done);
     if (this.audit.enabled) {
       const metrics = { timer_token_verify_ns: Math.round((verified - started) * 1e6), timer_server_handler_ns: Math.round((done - started) * 1e6) };
-      this.audit.record(this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, rawToken: req.token, token, metrics }), active.policy);
+      this.audit.record(this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, req, token, metrics }), active.policy);
     }
     return result;
   }
 
   /** Filters a tools/list answer to the tools this caller may see. */
-  filterTools(req: ToolsRequest, requestedBy = 'anonymous'): Promise<ToolsResult> {
+  filterTools(req: ToolsRequest, caller: Caller = ANONYMOUS): Promise<ToolsResult> {
     const items = req.tools.map((t) => ({ id: t.name, annotations: t.annotations }));
-    return this.filterList({ token: req.token, server: req.server, kind: 'tool', items }, requestedBy, 'tools');
+    return this.filterList({ token: req.token, claims: req.claims, server: req.server, kind: 'tool', items }, caller, 'tools');
   }
 
   /**
    * Filters a tools/list, resources/list or prompts/list answer to the items
    * this caller may see: each item is evaluated with action "list" and the kind.
    */
-  async filterList(req: ListRequest, requestedBy = 'anonymous', eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
+  async filterList(req: ListRequest, caller: Caller = ANONYMOUS, eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     const active = this.activePolicy();
     const decisionId = randomUUID();
@@ -151,10 +163,11 @@ export class DecisionService {
     let token: VerifiedToken | undefined;
     let out: ToolsResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
+      const fromToken = tokenInput(token);
       const allowed: string[] = [];
       for (const item of req.items) {
-        const input: PolicyInput = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
+        const input = { ...fromToken, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
         try {
           if (readPolicyAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
         } catch (e) {
@@ -174,11 +187,11 @@ export class DecisionService {
       const ids = req.items.map((t) => t.id);
       const input: Record<string, unknown> =
         eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
-      if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
+      if (token && out.code === undefined) Object.assign(input, tokenInput(token));
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
       const answer = out.code === undefined ? { allowed: out.allowed } : undefined;
       const metrics = { timer_server_handler_ns: Math.round((done - started) * 1e6) };
-      const event = this.event({ kind: eventKind, decisionId, now, input, answer, result, active, requestedBy, rawToken: req.token, token, metrics });
+      const event = this.event({ kind: eventKind, decisionId, now, input, answer, result, active, requestedBy, req, token, metrics });
       event.outcome.allowed = out.allowed;
       this.audit.record(event, active.policy);
     }
@@ -191,8 +204,10 @@ export class DecisionService {
    * for this server, exactly as for a decision, but no policy is evaluated.
    * A policy must still be active, so an unready toolgate refuses everything.
    */
-  async authenticate(req: AuthenticateRequest, requestedBy = 'anonymous'): Promise<DecisionResult> {
+  async authenticate(req: AuthenticateRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
     const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const requestedBy = callerName(caller);
     const server = this.server(req.server);
     const active = this.activePolicy();
     const decisionId = randomUUID();
@@ -200,7 +215,7 @@ export class DecisionService {
     let token: VerifiedToken | undefined;
     let result: DecisionResult;
     try {
-      token = await this.tokens.verify(req.token, server);
+      token = await this.credential(req, server);
       result = { decision_id: decisionId, allow: true, reasons: [], revision: active.revision };
     } catch (e) {
       if (e instanceof RevokedTokenError) token = e.token;
@@ -212,9 +227,17 @@ export class DecisionService {
     if (this.audit.enabled && !result.allow) {
       const input = { server: req.server, action: 'authenticate', time: new Date(now).toISOString() };
       const metrics = { timer_token_verify_ns: Math.round((done - started) * 1e6) };
-      this.audit.record(this.event({ kind: 'authenticate', decisionId, now, input, answer: undefined, result, active, requestedBy, rawToken: req.token, token, metrics }), active.policy);
+      this.audit.record(this.event({ kind: 'authenticate', decisionId, now, input, answer: undefined, result, active, requestedBy, req, token, metrics }), active.policy);
     }
     return result;
+  }
+
+  /**
+   * The token's verified facts: from the token, or from the claims a trusted
+   * gateway asserted (the caller was admitted by admitAssertion before).
+   */
+  private async credential(req: { token: string; claims?: Record<string, unknown> }, server: ServerConfig): Promise<VerifiedToken> {
+    return req.claims !== undefined ? this.tokens.acceptAsserted(req.claims, server) : this.tokens.verify(req.token, server);
   }
 
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
@@ -261,7 +284,7 @@ export class DecisionService {
   }
 
   private event(e: EventFacts): DecisionEvent {
-    const { decisionId, now, result, active, token, rawToken } = e;
+    const { decisionId, now, result, active, token, req } = e;
     const c = token?.claims as Record<string, unknown> | undefined;
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     return {
@@ -277,12 +300,14 @@ export class DecisionService {
       labels: this.labels,
       requested_by: e.requestedBy,
       token: {
-        fingerprint: token?.fingerprint ?? (rawToken ? tokenFingerprint(stripBearer(rawToken)) : undefined),
+        fingerprint: token?.fingerprint ?? (req.token ? tokenFingerprint(stripBearer(req.token)) : undefined),
         issuer: token?.issuer,
         subject: str(c?.sub),
         client_id: str(c?.client_id) ?? str(c?.azp),
         jti: str(c?.jti),
         cached: token?.cached,
+        // Claims a gateway asserted, refused or not: requested_by names the gateway.
+        asserted: req.claims !== undefined ? true : undefined,
       },
       metrics: e.metrics,
     };

@@ -2,6 +2,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from '../decision/decision-request.js';
+import type { Caller } from '../token/caller-auth.guard.js';
 import { DecisionService, type DecisionResult, type ToolsResult } from '../decision/decision.service.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
@@ -45,6 +46,9 @@ async function totalList(run: () => Promise<ToolsResult>): Promise<ToolsResult> 
  * it never throws into the MCP server: errors become denies with the codes
  * the HTTP API would give.
  */
+/** The caller the decision log names for the embedded engine; unauthenticated, so it may not assert claims. */
+const EMBEDDED: Caller = Object.freeze({ subject: 'embedded' });
+
 export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Decider & { store: PolicyStore; revocations: RevocationService }> {
   const metrics = new MetricsService();
   const store = new PolicyStore(config);
@@ -58,10 +62,10 @@ export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Dec
   return {
     store,
     revocations,
-    decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), 'embedded')),
-    authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), 'embedded')),
-    filterTools: (req) => totalList(() => decisions.filterTools(parseToolsRequest(req, limits), 'embedded')),
-    filterList: (req) => totalList(() => decisions.filterList(parseListRequest(req, limits), 'embedded')),
+    decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), EMBEDDED)),
+    authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), EMBEDDED)),
+    filterTools: (req) => totalList(() => decisions.filterTools(parseToolsRequest(req, limits), EMBEDDED)),
+    filterList: (req) => totalList(() => decisions.filterList(parseListRequest(req, limits), EMBEDDED)),
     async close() {
       await store.onApplicationShutdown();
       await revocations.onApplicationShutdown();

@@ -9,9 +9,18 @@ import { TokenService } from './token.service.js';
 export interface Caller {
   subject: string;
   clientId?: string;
+  /** The scopes of the caller's verified token; absent for a caller toolgate did not authenticate. */
+  scopes?: readonly string[];
 }
 
-const ANONYMOUS: Caller = Object.freeze({ subject: 'anonymous' });
+/** Any caller when `callers.auth` is `none`. */
+export const ANONYMOUS: Caller = Object.freeze({ subject: 'anonymous' });
+
+/** How the decision log names a caller (`requested_by`). */
+export function callerName(c: Caller | undefined): string {
+  if (!c) return 'anonymous';
+  return c.clientId ? `${c.subject} (client ${c.clientId})` : c.subject;
+}
 
 /**
  * Authenticates callers of toolgate's own API when `callers.auth` is `jwt`:
@@ -49,6 +58,6 @@ export class CallerAuthGuard implements CanActivate {
       scope: this.config.callers.scope!,
     });
     const client = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
-    return { subject: String(v.claims.sub ?? ''), clientId: client };
+    return { subject: String(v.claims.sub ?? ''), clientId: client, scopes: v.scopes };
   }
 }

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { stripBearer } from '../common/bearer.js';
 import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
+import { matchingAudiences } from './audience.js';
 import { KeySource, type Clock, type FetchListener } from './key-source.js';
 import { TokenCache } from './token-cache.js';
 import { TokenError, type TokenErrorCode } from './token-errors.js';
@@ -16,6 +17,8 @@ export interface VerifiedToken {
   /** Epoch ms of `exp`. */
   expiresAt: number;
   cached: boolean;
+  /** Claims a trusted gateway asserted (no signature was checked here); see asserted-claims.ts. */
+  asserted?: true;
 }
 
 /** Options that are not per issuer. */
@@ -140,11 +143,16 @@ export class TokenVerifier {
     if (injected.length > 0) {
       throw new TokenError('token_invalid_signature', `the token header carries its own key material (${injected.join(', ')}); refused`);
     }
+    // jose compares `aud` exactly; the canonical-URI rule (audience.ts) picks the
+    // payload's values that name this server, and jose checks the signed payload
+    // holds one of them, in its usual order of checks. None → the resource itself,
+    // so jose refuses with its usual audience error.
+    const audiences = matchingAudiences(payload.aud, server.resource);
     let claims: JWTPayload;
     try {
       const res = await jwtVerify(token, (h, t) => source.getKey(h, t), {
         issuer: cfg.issuer,
-        audience: server.resource,
+        audience: audiences.length > 0 ? audiences : server.resource,
         algorithms: cfg.algorithms,
         clockTolerance: cfg.clock_tolerance_s,
         requiredClaims: ['exp'],

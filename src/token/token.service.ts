@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationService } from './revocation.service.js';
+import { checkAssertedClaims } from './asserted-claims.js';
 import { TokenError } from './token-errors.js';
 import { TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
@@ -40,6 +41,24 @@ export class TokenService {
   async verify(token: string, server: ServerConfig): Promise<VerifiedToken> {
     const v = await this.verifier.verify(token, server);
     this.metrics.tokenCache.inc({ result: v.cached ? 'hit' : 'miss' });
+    this.checkRevoked(v, server);
+    return v;
+  }
+
+  /**
+   * Accepts claims a trusted gateway asserts (the caller's right to assert
+   * them is checked before, by admitAssertion): the checks that need no
+   * signature, then revocation of the asserted `jti`, `sub` and client, as
+   * for a token. Throws TokenError (RevokedTokenError for a revoked one).
+   */
+  acceptAsserted(claims: Record<string, unknown>, server: ServerConfig): VerifiedToken {
+    const v = checkAssertedClaims(claims, server, (iss) => this.verifier.keySource(iss)?.config);
+    this.checkRevoked(v, server);
+    return v;
+  }
+
+  /** Revocation, then staleness: a revoked token is refused even while the rules are stale. */
+  private checkRevoked(v: VerifiedToken, server: ServerConfig): void {
     const revoked = this.revocations.check(v);
     if (revoked) {
       throw new RevokedTokenError(v, `the token was revoked (${revoked.kind}${revoked.reason ? `: ${revoked.reason}` : ''})`);
@@ -47,7 +66,6 @@ export class TokenService {
     // Stale rules refuse tokens for protected servers; toolgate's own callers and admins
     // (their revoked tokens still refused above) keep /v1/status and metrics readable in an outage.
     if (!server.id.startsWith(RESERVED_SERVER_ID_PREFIX)) this.revocations.assertFresh();
-    return v;
   }
 }
 
