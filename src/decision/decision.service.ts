@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
-import type { DecisionEvent } from '../audit/decision-event.js';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import type { DecisionEvent, ShadowRecord } from '../audit/decision-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
@@ -8,11 +8,13 @@ import { MetricsService } from '../health/metrics.service.js';
 import { DECISION_ENTRYPOINT } from '../policy-compiler/policy-builder.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
+import { ShadowService } from '../shadow/shadow.service.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
 import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
+import { checkAnswer, denyCode, POLICY_ERROR_REASONS, type PolicyAnswer } from './policy-answer.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
 /** What `POST /v1/decisions` answers. */
@@ -37,12 +39,6 @@ export interface ToolsResult {
   reasons?: string[];
 }
 
-interface PolicyAnswer {
-  allow: boolean;
-  reasons: string[];
-  requiredScopes: string[];
-}
-
 /**
  * The policy input fields of a request besides claims, scopes and time
  * (README, "Policy contract"): the action, `kind` for lists, and the one
@@ -65,10 +61,6 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
   return { prompt: { name: id, arguments: {} } };
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string');
-}
-
 const VERSION = '0.1.0';
 
 /**
@@ -89,6 +81,8 @@ export class DecisionService {
     private readonly tokens: TokenService,
     private readonly metrics: MetricsService,
     private readonly audit: AuditService,
+    // Optional so embedders (the MCP guard's in-process decider) need not run a shadow.
+    @Optional() private readonly shadow?: ShadowService,
   ) {
     this.servers = new Map(config.servers.map((s) => [s.id, s]));
     this.labels = { id: config.instance_id, app: 'toolgate', version: VERSION };
@@ -124,7 +118,7 @@ export class DecisionService {
       verified = performance.now();
       input = { claims: token.claims, scopes: token.scopes, ...input };
       answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
-      result = this.toResult(decisionId, active.revision, server, this.checkAnswer(answer));
+      result = this.toResult(decisionId, active.revision, server, checkAnswer(answer));
     } catch (e) {
       if (e instanceof RevokedTokenError) token = e.token;
       if (verified === started) verified = performance.now();
@@ -132,15 +126,16 @@ export class DecisionService {
     }
     const done = performance.now();
     this.record('decide', result.allow, result.code, started, done);
-    if (this.audit.enabled) {
-      this.audit.record(
-        this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req.token, token, {
+    const event = this.audit.enabled
+      ? this.event('decision', decisionId, now, input, answer, result, active, requestedBy, req.token, token, {
           timer_token_verify_ns: Math.round((verified - started) * 1e6),
           timer_server_handler_ns: Math.round((done - started) * 1e6),
-        }),
-        active.policy,
-      );
-    }
+        })
+      : undefined;
+    const log = event ? (shadow?: ShadowRecord) => this.audit.record(shadow ? { ...event, shadow } : event, active.policy) : undefined;
+    // Only a decision whose policy ran has an input a candidate can evaluate; the shadow runs after the answer.
+    if (this.shadow && 'claims' in input) this.shadow.observe({ decisionId, input, nowMs: now, allow: result.allow, code: result.code }, log);
+    else log?.();
     return result;
   }
 
@@ -169,7 +164,7 @@ export class DecisionService {
       for (const item of req.items) {
         const input = { claims: token.claims, scopes: token.scopes, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
         try {
-          if (this.checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
+          if (checkAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
         } catch (e) {
           // Fail closed per item: an item whose visibility cannot be decided is hidden.
           this.log.warn(`list evaluation failed for ${req.kind} ${item.id}: ${describeThrown(e)}`);
@@ -184,9 +179,9 @@ export class DecisionService {
     const done = performance.now();
     this.record(eventKind, out.code === undefined, out.code, started, done);
     if (this.audit.enabled) {
-      const ids = req.items.map((t) => t.id);
-      const input: Record<string, unknown> =
-        eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
+      // Each item's subject exactly as its evaluation saw it (annotations included), so replay can re-evaluate every item.
+      const items = req.items.map((t) => listedSubject(req.kind, t.id, t.annotations));
+      const input: Record<string, unknown> = { server: req.server, action: 'list', kind: req.kind, items, time };
       if (token && out.code === undefined) Object.assign(input, { claims: token.claims, scopes: token.scopes });
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
       const event = this.event(eventKind, decisionId, now, input, out.code === undefined ? { allowed: out.allowed } : undefined, result, active, requestedBy, req.token, token, {
@@ -232,22 +227,9 @@ export class DecisionService {
     return result;
   }
 
-  private checkAnswer(out: unknown): PolicyAnswer {
-    const o = out as { allow?: unknown; reasons?: unknown; required_scopes?: unknown } | undefined;
-    if (!o || typeof o !== 'object' || typeof o.allow !== 'boolean') {
-      throw new PolicyAnswerError('the policy answer has no boolean "allow"');
-    }
-    const reasons = o.reasons === undefined ? [] : o.reasons;
-    const requiredScopes = o.required_scopes === undefined ? [] : o.required_scopes;
-    if (!isStringArray(reasons) || !isStringArray(requiredScopes)) {
-      throw new PolicyAnswerError('the policy answer\'s "reasons" and "required_scopes" must be arrays of strings');
-    }
-    return { allow: o.allow === true, reasons, requiredScopes };
-  }
-
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
     if (a.allow) return { decision_id: decisionId, allow: true, reasons: a.reasons, revision };
-    if (a.requiredScopes.length > 0) {
+    if (denyCode(a) === 'insufficient_scope') {
       return {
         decision_id: decisionId,
         allow: false,
@@ -281,7 +263,7 @@ export class DecisionService {
     return {
       decision_id: decisionId,
       allow: false,
-      reasons: ['the policy could not be evaluated; denied'],
+      reasons: [...POLICY_ERROR_REASONS],
       revision,
       code: 'policy_error',
       http_status: 500,
@@ -332,5 +314,3 @@ export class DecisionService {
     this.metrics.latency.observe({ endpoint }, (done - started) / 1000);
   }
 }
-
-class PolicyAnswerError extends Error {}
