@@ -152,7 +152,9 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
     if (list.length < keepSamples && list[list.length - 1] !== id) list.push(id);
   };
   const tools = o.filter?.tools;
-  const run = (p: ActivePolicy, ev: RecordedEvaluation) => evaluationOutcome(() => p.policy.evaluate(DECISION_ENTRYPOINT, ev.input, { nowNs: ev.nowNs }));
+  // The SDK takes input as pre-serialised JSON bytes too: serialise once, evaluate twice.
+  const encoder = new TextEncoder();
+  const run = (p: ActivePolicy, input: ArrayBuffer, ev: RecordedEvaluation) => evaluationOutcome(() => p.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: ev.nowNs }));
 
   for (const file of o.files) {
     for await (const line of readLogLines(file)) {
@@ -178,8 +180,10 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
       }
       for (const ev of got.evaluations) {
         if (tools && !tools.includes(ev.subject)) continue;
-        const b = run(o.baseline, ev);
-        const c = run(o.candidate, ev);
+        const bytes = encoder.encode(JSON.stringify(ev.input));
+        const input = bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+        const b = run(o.baseline, input as ArrayBuffer, ev);
+        const c = run(o.candidate, input as ArrayBuffer, ev);
         r.replayed++;
         if (ev.masked) {
           r.masked++;
