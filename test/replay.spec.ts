@@ -174,6 +174,23 @@ describe('toolgate replay', () => {
     expect(JSON.parse(future.stdout)).toMatchObject({ replayed: 0, filtered_out: 8 });
   });
 
+  it('the CLI takes the baseline from a toolgate config (--config), as the service would load it', async () => {
+    const cfg = path.join(dir, 'toolgate.json');
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        policy: { mode: 'bundle', bundle: { path: baselineBundle } },
+        issuers: [{ issuer: 'https://issuer.example', jwks_uri: 'https://issuer.example/jwks' }],
+        servers: [{ id: 'demo', resource: RESOURCE, issuers: ['https://issuer.example'] }],
+      }),
+    );
+    const r = await cli([candidateBundle, '--config', cfg, '--logs', logDir, '--format', 'json', '--max-flips', '1']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as ReplayReport;
+    expect(out).toMatchObject({ replayed: 7, allow_to_deny: 1, deny_to_allow: 1, baseline_drift: 2 });
+    expect(out.baseline.location).toContain(`bundle ${baselineBundle}`);
+  });
+
   it('the CLI refuses a missing baseline, a bad time and missing logs as usage errors or failures', async () => {
     expect((await cli([candidateBundle, '--logs', logDir])).code).toBe(2);
     expect((await cli([candidateBundle, '--baseline', baselineBundle, '--logs', logDir, '--since', 'yesterday'])).code).toBe(2);

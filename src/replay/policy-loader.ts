@@ -44,8 +44,10 @@ export async function loadReplayPolicy(where: PolicyLocation, signing?: BundleSi
 }
 
 /** Loads the policy a toolgate config names (its `policy` section, as the service would at startup). */
-export function loadConfiguredPolicy(config: ToolgateConfig): Promise<ActivePolicy> {
-  const policy = { ...config.policy, source: { ...config.policy.source, watch: false } };
+export async function loadConfiguredPolicy(config: ToolgateConfig): Promise<ActivePolicy> {
+  // Built into a scratch directory: the service's own `out` may be in use by a running instance.
+  const out = await mkdtemp(path.join(os.tmpdir(), 'toolgate-replay-'));
+  const policy = { ...config.policy, source: { ...config.policy.source, watch: false, out } };
   return loadWith(policy, policy.mode === 'source' ? policy.source.policies : (policy.bundle?.path ?? policy.bundle?.url ?? '?'));
 }
 
