@@ -56,6 +56,8 @@ export interface ReplayReport {
   /** Distinct subjects (token `sub`) affected per kind; the subjects themselves only when asked. */
   subjects: Partial<Record<ChangeKind, number>>;
   subject_list?: Partial<Record<ChangeKind, string[]>>;
+  /** True when more than MAX_SUBJECTS distinct subjects changed in one kind: the count is then a lower bound. */
+  subjects_truncated?: boolean;
   samples: Partial<Record<ChangeKind | 'baseline_drift' | 'masked' | 'not_replayable', string[]>>;
   elapsed_ms: number;
 }
@@ -73,6 +75,8 @@ export interface ReplayOptions {
 }
 
 const MAX_KEYS = 200;
+/** Distinct subjects tracked per kind of change; bounds memory on logs of millions of callers. */
+const MAX_SUBJECTS = 100_000;
 
 function bump(map: Record<string, number>, key: string, by = 1): void {
   if (key in map || Object.keys(map).length < MAX_KEYS) map[key] = (map[key] ?? 0) + by;
@@ -212,7 +216,8 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
         const sub = typeof claims?.sub === 'string' ? claims.sub : '(none)';
         let set = subjects.get(kind);
         if (!set) subjects.set(kind, (set = new Set()));
-        set.add(sub);
+        if (set.size < MAX_SUBJECTS) set.add(sub);
+        else if (!set.has(sub)) r.subjects_truncated = true;
       }
     }
   }
