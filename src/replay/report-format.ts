@@ -80,6 +80,7 @@ function caveats(r: ReplayReport): string[] {
   if (r.masked) out.push(`${r.masked} evaluation(s) ran on masked input (${r.masked_changed} of them changed): the policies saw masked values, not the originals.`);
   if (r.not_replayable) out.push(`${r.not_replayable} event(s) are not replayable (erased input, token failures, or no policy ran).`);
   if (r.baseline_drift) out.push(`${r.baseline_drift} evaluation(s) show baseline drift: the baseline, replayed, does not answer what was recorded (a different revision decided, or the policy depends on something beyond its input).`);
+  if (r.subjects_truncated) out.push('More than 100,000 distinct subjects changed in one kind: subject counts are lower bounds.');
   return out;
 }
 
