@@ -4,7 +4,8 @@
  * commands, `toolgate <command> --help` their options. Exit codes are the same
  * for every command and documented in the README:
  *   0 success · 1 the policy was refused (check, test, parity, build or signing failed)
- *   2 usage error (unknown command or option, bad option value) · 3 unexpected error.
+ *   2 usage error (unknown command or option, bad option value) · 3 unexpected error
+ *   4 `replay` only: more flips than --max-flips.
  */
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,10 +16,11 @@ import { runRegoTests } from './policy-compiler/opa-test-results.js';
 import { assertParity, checkParity, describeOutcome, paritySummary, type ParityReport } from './policy-compiler/parity.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
 import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
+import { FlipThresholdError, replayCommand } from './replay/replay-command.js';
 import { TOOLGATE_VERSION } from './version.js';
 
 /** Exit codes of every command. */
-export const EXIT = { ok: 0, refused: 1, usage: 2, error: 3 } as const;
+export const EXIT = { ok: 0, refused: 1, usage: 2, error: 3, flips: 4 } as const;
 
 const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -106,7 +108,7 @@ function program(): Command {
     .description('Runtime authorization boundary for MCP servers: build and sign policy bundles, mint demo tokens.')
     .version(TOOLGATE_VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 ok, 1 policy refused, 2 usage error, 3 unexpected error.\nThe service itself: node dist/main.js --config <file>.');
+    .addHelpText('after', '\nExit codes: 0 ok, 1 policy refused, 2 usage error, 3 unexpected error, 4 replay flips beyond --max-flips.\nThe service itself: node dist/main.js --config <file>.');
 
   p.addCommand(
     buildCommand('build', 'Check, test and compile a policy directory to <out>/bundle.tar.gz').action((o: BuildOptions) =>
@@ -140,6 +142,7 @@ function program(): Command {
         }
       }),
   );
+  p.addCommand(replayCommand());
   p.addCommand(
     new Command('capabilities')
       .summary("Write the capabilities file of toolgate's WASM runtime and print its path")
@@ -225,6 +228,10 @@ async function run(argv: string[]): Promise<number> {
     if (err instanceof InvalidArgumentError) {
       console.error(`error: ${err.message}`);
       return EXIT.usage;
+    }
+    if (err instanceof FlipThresholdError) {
+      console.error(`replay: ${err.message}`);
+      return EXIT.flips;
     }
     if (err instanceof PolicyBuildError) {
       console.error(`${err.step} failed (${err.code}): ${err.message}`);

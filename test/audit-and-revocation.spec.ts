@@ -61,7 +61,7 @@ describe('decision logs and revocation', () => {
     ids.push(String((await refund(alice, { amount: 5000 })).body.decision_id));
     ids.push(String((await refund('garbage.token.here')).body.decision_id));
     ids.push(String((await refund(await sign({ sub: 'alice', roles: ['support_agent'], scope: '' }))).body.decision_id));
-    const list = await app.post('/v1/decisions/tools', { token: alice, server: 'demo', tools: [{ name: 'refunds.create' }, { name: 'deploy.trigger' }] });
+    const list = await app.post('/v1/decisions/tools', { token: alice, server: 'demo', tools: [{ name: 'refunds.create', annotations: { readOnlyHint: false } }, { name: 'deploy.trigger' }] });
     ids.push(String(list.body.decision_id));
 
     const lines = await waitFor(async () => {
@@ -96,7 +96,17 @@ describe('decision logs and revocation', () => {
     expect(badToken.input.claims).toBeUndefined();
     expect(badToken.result).toBeUndefined();
     expect(noScope).toMatchObject({ outcome: { code: 'insufficient_scope' } });
-    expect(listed).toMatchObject({ kind: 'tools', outcome: { allow: true, allowed: ['refunds.create'] }, input: { tools: ['refunds.create', 'deploy.trigger'] } });
+    expect(listed).toMatchObject({ kind: 'tools', outcome: { allow: true, allowed: ['refunds.create'] } });
+    // Each listed tool as its evaluation saw it, annotations included, so replay can re-evaluate it.
+    expect(listed.input).toMatchObject({
+      action: 'list',
+      kind: 'tool',
+      claims: { sub: 'alice' },
+      items: [
+        { tool: { name: 'refunds.create', arguments: {}, annotations: { readOnlyHint: false } } },
+        { tool: { name: 'deploy.trigger', arguments: {}, annotations: {} } },
+      ],
+    });
 
     const everything = [...lines, ...collector.rawBodies].join('\n');
     expect(everything).not.toContain('4111111111111111');

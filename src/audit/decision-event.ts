@@ -33,4 +33,15 @@ export interface DecisionEvent {
   metrics: Record<string, number>;
   erased?: string[];
   masked?: string[];
+  /** How the shadow candidate (policy.shadow) would have answered, when this decision was sampled. */
+  shadow?: ShadowRecord;
+}
+
+/** The shadow candidate's answer to one decision; `result` compares it with the answer given. */
+export interface ShadowRecord {
+  revision: string;
+  content_hash: string;
+  allow: boolean;
+  code?: string;
+  result: 'same' | 'allow_to_deny' | 'deny_to_allow' | 'error';
 }

@@ -6,6 +6,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -73,6 +74,23 @@ export class BundlePolicyConfig {
   @IsBoolean() allow_unsigned: boolean = false;
 }
 
+/**
+ * A candidate policy evaluated next to the active one on sampled live traffic
+ * (README, "Changing policy safely"). Built, tested and verified exactly as the
+ * active source would be; it never changes an answer.
+ */
+export class ShadowPolicyConfig {
+  @IsIn(['source', 'bundle']) mode: 'source' | 'bundle' = 'bundle';
+  /** For mode source: the candidate's policy and test directories (built with the same gates). */
+  @IsOptional() @ValidateNested() @Type(() => SourcePolicyConfig) source?: SourcePolicyConfig;
+  /** For mode bundle: a file or URL; without its own `signing`, policy.bundle.signing applies. */
+  @IsOptional() @ValidateNested() @Type(() => BundlePolicyConfig) bundle?: BundlePolicyConfig;
+  /** Share of decisions the candidate also evaluates, 0..1. */
+  @IsNumber() @Min(0) @Max(1) sample_rate: number = 1;
+  /** Divergences /v1/status lists, newest first. */
+  @IsInt() @Min(0) @Max(1000) last_divergences: number = 20;
+}
+
 export class PolicyConfig {
   @IsIn(['source', 'bundle']) mode: 'source' | 'bundle' = 'source';
   @ValidateNested() @Type(() => SourcePolicyConfig) source: SourcePolicyConfig = new SourcePolicyConfig();
@@ -81,6 +99,8 @@ export class PolicyConfig {
   @IsInt() @Min(1) @Max(1000) history: number = 20;
   /** Upper bound on one policy's wasm memory, in 64 KiB pages; growth past it aborts evaluation (deny). */
   @IsInt() @Min(1) max_memory_pages: number = 4096;
+  /** A candidate evaluated in shadow (never answers). */
+  @IsOptional() @ValidateNested() @Type(() => ShadowPolicyConfig) shadow?: ShadowPolicyConfig;
 }
 
 export class LimitsConfig {

@@ -5,6 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
 import { HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
+import { resolveShadowPaths, shadowErrors } from './shadow-rules.js';
 import { transportErrors } from './transport-rules.js';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -76,6 +77,7 @@ function semanticErrors(c: ToolgateConfig): string[] {
   if (!r.postgres && r.file_resync_interval_s >= r.max_staleness_s) {
     errs.push('revocation.file_resync_interval_s: must be below revocation.max_staleness_s, or healthy rules would turn stale');
   }
+  errs.push(...shadowErrors(c));
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
   // A token minted for an MCP server must never pass as an admin or caller token.
   const resources = new Set(c.servers.flatMap((s) => [s.resource, normalizeUrl(s.resource)]));
@@ -115,6 +117,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   const bundle = config.policy.bundle;
   if (bundle?.path) bundle.path = abs(bundle.path);
   for (const k of bundle?.signing?.keys ?? []) if (k.key_file) k.key_file = abs(k.key_file);
+  resolveShadowPaths(config, abs);
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
   config.revocation.file = abs(config.revocation.file);
   if (config.decision_logs.file) config.decision_logs.file.path = abs(config.decision_logs.file.path);

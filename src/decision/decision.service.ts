@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
-import type { DecisionEvent } from '../audit/decision-event.js';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import type { DecisionEvent, ShadowRecord } from '../audit/decision-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import { stripBearer } from '../common/bearer.js';
@@ -13,12 +13,14 @@ import { MetricsService } from '../telemetry/metrics.service.js';
 import { admitAssertion } from '../token/asserted-claims.js';
 import { ANONYMOUS, callerName, type Caller } from '../token/caller-auth.guard.js';
 import { clientOf } from '../token/client-id.js';
+import { ShadowService } from '../shadow/shadow.service.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
 import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
 import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
 import type { DecisionResult, ToolsResult } from './decision-result.js';
+import { denyCode, POLICY_ERROR_REASONS } from './policy-answer.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
 // Declared apart so the MCP guard's public types do not pull in Nest.
@@ -89,6 +91,8 @@ export class DecisionService {
     private readonly tokens: TokenService,
     private readonly metrics: MetricsService,
     private readonly audit: AuditService,
+    // Optional so embedders (the MCP guard's in-process decider) need not run a shadow.
+    @Optional() private readonly shadow?: ShadowService,
   ) {
     this.servers = new Map(config.servers.map((s) => [s.id, s]));
     this.labels = { id: config.instance_id, app: 'toolgate', version: TOOLGATE_VERSION };
@@ -134,10 +138,12 @@ export class DecisionService {
     }
     const done = performance.now();
     this.record('decide', result.allow, result.code, started, done);
-    if (this.audit.enabled) {
-      const metrics = { timer_token_verify_ns: Math.round((verified - started) * 1e6), timer_server_handler_ns: Math.round((done - started) * 1e6) };
-      this.audit.record(this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, req, token, metrics }), active.policy);
-    }
+    const metrics = { timer_token_verify_ns: Math.round((verified - started) * 1e6), timer_server_handler_ns: Math.round((done - started) * 1e6) };
+    const event = this.audit.enabled ? this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, req, token, metrics }) : undefined;
+    const log = event ? (shadow?: ShadowRecord) => this.audit.record(shadow ? { ...event, shadow } : event, active.policy) : undefined;
+    // Only a decision whose policy ran has an input a candidate can evaluate; the shadow runs after the answer.
+    if (this.shadow && 'claims' in input) this.shadow.observe({ decisionId, input, nowMs: now, allow: result.allow, code: result.code }, log);
+    else log?.();
     return result;
   }
 
@@ -184,9 +190,9 @@ export class DecisionService {
     const done = performance.now();
     this.record(eventKind, out.code === undefined, out.code, started, done);
     if (this.audit.enabled) {
-      const ids = req.items.map((t) => t.id);
-      const input: Record<string, unknown> =
-        eventKind === 'tools' ? { server: req.server, action: 'list', tools: ids, time } : { server: req.server, action: 'list', kind: req.kind, items: ids, time };
+      // Each item's subject exactly as its evaluation saw it (annotations included), so replay can re-evaluate every item.
+      const items = req.items.map((t) => listedSubject(req.kind, t.id, t.annotations));
+      const input: Record<string, unknown> = { server: req.server, action: 'list', kind: req.kind, items, time };
       if (token && out.code === undefined) Object.assign(input, tokenInput(token));
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
       const answer = out.code === undefined ? { allowed: out.allowed } : undefined;
@@ -242,7 +248,7 @@ export class DecisionService {
 
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
     if (a.allow) return { decision_id: decisionId, allow: true, reasons: a.reasons, revision };
-    if (a.requiredScopes.length > 0) {
+    if (denyCode(a) === 'insufficient_scope') {
       return {
         decision_id: decisionId,
         allow: false,
@@ -276,7 +282,7 @@ export class DecisionService {
     return {
       decision_id: decisionId,
       allow: false,
-      reasons: ['the policy could not be evaluated; denied'],
+      reasons: [...POLICY_ERROR_REASONS],
       revision,
       code: 'policy_error',
       http_status: 500,

@@ -3,6 +3,7 @@ import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuditService } from '../audit/audit.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
+import { ShadowService } from '../shadow/shadow.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { CallerAuthGuard } from '../token/caller-auth.guard.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
@@ -18,6 +19,7 @@ export class HealthController {
     private readonly metrics: MetricsService,
     private readonly audit: AuditService,
     private readonly revocations: RevocationService,
+    private readonly shadow: ShadowService,
   ) {}
 
   @Get('healthz')
@@ -55,6 +57,7 @@ export class HealthController {
       ...this.store.status(),
       decision_logs: this.audit.stats(),
       revocations: this.revocations.status(),
+      shadow: this.shadow.status(),
     };
   }
 }
