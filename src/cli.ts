@@ -28,10 +28,10 @@ function list(s: string): string[] {
   return s.split(/[ ,]+/).filter(Boolean);
 }
 
-function positiveInt(name: string) {
+function integer(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
     return n;
   };
 }
@@ -167,7 +167,7 @@ function program(): Command {
       .option('--scope <list>', 'scopes, comma or space separated', '')
       .option('--projects <list>', 'projects claim, comma or space separated', '')
       .option('--aud <uri>', 'audience (a protected resource, or the admin audience)', url, 'http://127.0.0.1:3000/mcp')
-      .option('--ttl <seconds>', 'lifetime in seconds', positiveInt('--ttl'), 3600)
+      .option('--ttl <seconds>', 'lifetime in seconds (negative: already expired, for tests)', integer('--ttl'), 3600)
       .option('--keys <dir>', 'demo key directory', '.toolgate/demo')
       .action(async (o: { sub: string; roles: string; scope: string; projects: string; aud: string; ttl: number; keys: string }) => {
         const token = await mintDemoToken(o.keys, {
