@@ -8,6 +8,7 @@ import { ToolgateConfig } from '../config/config.schema.js';
 import { MetricsService } from '../health/metrics.service.js';
 import { RevocationMetrics, type StoreProblem } from './revocation-metrics.js';
 import type { VerifiedToken } from './token-verifier.js';
+import { workerLink } from '../cluster/worker-link.js';
 
 /** What a revocation matches on. */
 export type RevocationKind = 'jti' | 'sub' | 'client_id';
@@ -184,6 +185,9 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
 
   /** Adds a rule; effective for the next decision once this resolves. */
   async add(r: Omit<Revocation, 'id' | 'created_at'>): Promise<Revocation> {
+    // workers (src/cluster): the primary is the one writer, and every worker has reloaded before this resolves.
+    const link = workerLink();
+    if (link) return link.addRevocation(r);
     const rule: Revocation = { ...r, id: randomUUID(), created_at: new Date().toISOString() };
     await this.exclusive(() => this.write([...this.rules, rule]));
     return rule;
@@ -191,6 +195,8 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
 
   /** Removes a rule; false when there is none with that id. */
   remove(id: string): Promise<boolean> {
+    const link = workerLink();
+    if (link) return link.removeRevocation(id);
     return this.exclusive(async () => {
       if (!this.rules.some((r) => r.id === id)) return false;
       await this.write(this.rules.filter((r) => r.id !== id));
@@ -235,6 +241,11 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     this.lastWritten = text;
     this.replace(next);
     this.loaded();
+  }
+
+  /** Re-reads the file now (a cluster worker, told by its primary that the rules changed). */
+  refresh(): Promise<void> {
+    return this.reloadFromDisk();
   }
 
   private reloadFromDisk(): Promise<void> {
