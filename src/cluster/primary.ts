@@ -139,6 +139,7 @@ export class Primary {
 
   private onActive(s: Slot, w: Worker, m: Extract<ToPrimary, { t: 'tg:active' }>): void {
     const first = s.contentHash === undefined;
+    if (s.contentHash === m.contentHash) return;
     s.contentHash = m.contentHash;
     const ms = Date.now() - m.activatedAt;
     if (m.contentHash === this.bundle?.contentHash) this.metrics.swap.observe(ms / 1000);

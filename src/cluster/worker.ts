@@ -33,7 +33,9 @@ export async function runWorker(config: ToolgateConfig, evaluationMs: number): P
   if (config.decision_logs.file) config.decision_logs.file.path = workerLogPath(config.decision_logs.file.path, slot);
   const app = await createApp(config);
   link.attachRevocations(app.get(RevocationService));
-  // prom-client answers the primary's AggregatorRegistry from these registries.
+  // prom-client answers the primary's AggregatorRegistry from these registries; constructing
+  // one installs its worker-side listener.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([app.get(MetricsService).registry]);
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.getHttpServer().address() as AddressInfo;
