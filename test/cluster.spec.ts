@@ -105,6 +105,8 @@ describe('workers: a primary and two worker processes', () => {
   }, 180_000);
 
   afterAll(async () => {
+    // TOOLGATE_TEST_LOG=<file>: keep what the primary and workers logged.
+    if (process.env.TOOLGATE_TEST_LOG && tg) await writeFile(process.env.TOOLGATE_TEST_LOG, tg.log());
     await tg?.stop();
     await idp?.stop();
     await ws?.cleanup();
@@ -181,6 +183,11 @@ describe('workers: a primary and two worker processes', () => {
   }, 120_000);
 
   it('a worker killed under load: the other keeps answering, none of the lost requests is an allow, a replacement takes the slot', async () => {
+    // A warm spare is waiting (the watchdog test used the first one).
+    await waitFor(async () => {
+      const m = await request(`${tg.url}/metrics`, 'GET');
+      return 'status' in m && /^toolgate_cluster_spare_ready 1$/m.test(String(m.body.text));
+    }, 60_000, 'a warm spare');
     const before = await workers();
     const victim = before[0];
     const results = await underLoad(async () => {

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     };
     const opaServer = async (port: number) => {
       // The same policy under OPA, verifying the JWT in Rego (io.jwt.decode_verify), JWT cache of 1,000.
-      const rego = `package toolgate_bench\n\nimport data.mcp.authz\n\n_v := io.jwt.decode_verify(input.token, {"cert": ${JSON.stringify(JSON.stringify({ keys: [bench.publicJwk] }))}, "iss": "${issuer}", "aud": "${resource}"})\n\n_claims := _v[2] if _v[0]\n\ndefault decision := {"allow": false}\n\ndecision := authz.decision with input as {"claims": _claims, "scopes": split(_claims.scope, " "), "server": input.server, "action": "call", "tool": {"name": input.tool.name, "arguments": input.tool.arguments, "annotations": {}}, "time": ""}\n`;
+      const rego = `package toolgate_bench\n\nimport data.mcp.authz\n\n_v := io.jwt.decode_verify(input.token, {"cert": ${JSON.stringify(JSON.stringify({ keys: [bench.publicJwk] }))}, "iss": "${issuer}", "aud": "${resource}"})\n\n_claims := _v[2] if _v[0]\n\ndefault decision := {"allow": false}\n\ndecision := d if {\n\t_claims\n\td := authz.decision with input as {"claims": _claims, "scopes": split(_claims.scope, " "), "server": input.server, "action": "call", "tool": {"name": input.tool.name, "arguments": input.tool.arguments, "annotations": {}}, "time": ""}\n}\n`;
       await writeFile(path.join(dir, 'opa-bench.rego'), rego);
       const cfg = path.join(dir, 'opa.yaml');
       await writeFile(cfg, 'caching:\n  inter_query_builtin_value_cache:\n    named:\n      io_jwt:\n        max_num_entries: 1000\n');

@@ -6,13 +6,16 @@ import type { ToolgateConfig } from '../config/config.schema.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { RevocationService } from '../token/revocation.service.js';
-import { isToolgateMessage, SLOT_ENV, type BundleMessage, type ToPrimary, type ToWorker, type WorkerRequest } from './protocol.js';
+import { isToolgateMessage, SLOT_ENV, SPARE_ENV, type BundleMessage, type ToPrimary, type ToWorker, type WorkerRequest } from './protocol.js';
 import { heartbeatEvery } from './worker.js';
 import type { ClusterPlan } from './workers-config.js';
 
 /** One worker position; a replacement takes over the slot (and its decision log file). */
 interface Slot {
   index: number;
+  /** The spare slot's worker boots and loads the policy but listens only once promoted. */
+  spare: boolean;
+  listening: boolean;
   worker?: Worker;
   /** Content hash the worker answers with; undefined until its first activation. */
   contentHash?: string;
@@ -45,6 +48,7 @@ class ClusterMetrics {
   });
   readonly ready = new Gauge({ name: 'toolgate_cluster_workers_ready', help: 'Workers with a policy loaded', registers: [this.registry] });
   readonly expected = new Gauge({ name: 'toolgate_cluster_workers', help: 'Configured workers', registers: [this.registry] });
+  readonly spare = new Gauge({ name: 'toolgate_cluster_spare_ready', help: 'Whether a warm spare with the policy is waiting to take a lost worker\'s place (1) or not (0)', registers: [this.registry] });
 }
 
 /**
@@ -58,7 +62,7 @@ export class Primary {
   private readonly log = new Logger('cluster');
   private readonly store: PolicyStore;
   private readonly revocations: RevocationService;
-  private readonly aggregator = new AggregatorRegistry();
+  private readonly scrapes = new Map<number, { pending: Set<number>; parts: unknown[][]; done: () => void }>();
   private readonly metrics = new ClusterMetrics();
   private readonly slots: Slot[];
   private readonly acks = new Map<number, { pending: Set<number>; done: () => void }>();
@@ -77,7 +81,8 @@ export class Primary {
   ) {
     this.store = new PolicyStore(config);
     this.revocations = new RevocationService(config);
-    this.slots = Array.from({ length: plan.workers }, (_, index) => ({ index, lastBeat: 0, failures: 0 }));
+    // One slot more than workers: the warm spare that takes a lost worker's place at once.
+    this.slots = Array.from({ length: plan.workers + 1 }, (_, index) => ({ index, spare: index === plan.workers, listening: false, lastBeat: 0, failures: 0 }));
     this.metrics.expected.set(plan.workers);
   }
 
@@ -95,8 +100,9 @@ export class Primary {
   }
 
   private fork(s: Slot): void {
-    const w = cluster.fork({ [SLOT_ENV]: String(s.index) });
+    const w = cluster.fork({ [SLOT_ENV]: String(s.index), [SPARE_ENV]: s.spare ? '1' : '0' });
     s.worker = w;
+    s.listening = false;
     s.contentHash = undefined;
     s.lastBeat = 0;
     w.on('message', (m: unknown) => {
@@ -119,6 +125,9 @@ export class Primary {
         s.lastBeat = Date.now();
         return;
       case 'tg:listening':
+        s.listening = true;
+        this.replaced(s, w);
+        this.broadcastReadiness();
         if (!this.listening) {
           this.listening = true;
           this.log.log(`listening on http://${m.host}:${m.port} (config ${this.configFile}, ${this.plan.workers} workers, limits.evaluation_ms ${this.plan.evaluationMs})`);
@@ -134,24 +143,34 @@ export class Primary {
         return;
       case 'tg:ack':
         return this.acked(m.id, w.id);
+      case 'tg:metrics': {
+        const sc = this.scrapes.get(m.id);
+        if (!sc?.pending.delete(w.id)) return;
+        sc.parts.push(m.metrics);
+        if (sc.pending.size === 0) sc.done();
+        return;
+      }
     }
   }
 
   private onActive(s: Slot, w: Worker, m: Extract<ToPrimary, { t: 'tg:active' }>): void {
-    const first = s.contentHash === undefined;
     if (s.contentHash === m.contentHash) return;
     s.contentHash = m.contentHash;
     const ms = Date.now() - m.activatedAt;
     if (m.contentHash === this.bundle?.contentHash) this.metrics.swap.observe(ms / 1000);
-    if (first && s.lostAt !== undefined) {
-      const after = Date.now() - s.lostAt;
-      this.metrics.replacement.observe(after / 1000);
-      this.log.log(`worker ${s.index} (pid ${w.process.pid}) replaced: answering ${after} ms after the previous one was lost`);
-      s.lostAt = undefined;
-    }
     s.failures = 0;
-    this.log.log(`worker ${s.index} (pid ${w.process.pid}) answers with revision ${m.revision} (${m.contentHash}), ${ms} ms after activation`);
+    this.log.log(`${s.spare ? 'spare' : 'worker'} ${s.index} (pid ${w.process.pid}) answers with revision ${m.revision} (${m.contentHash}), ${ms} ms after activation`);
+    this.replaced(s, w);
     this.broadcastReadiness();
+  }
+
+  /** Logs and measures a slot that took a lost worker's place, once it listens with a policy. */
+  private replaced(s: Slot, w: Worker): void {
+    if (s.lostAt === undefined || !s.listening || !s.contentHash) return;
+    const after = Date.now() - s.lostAt;
+    this.metrics.replacement.observe(after / 1000);
+    this.log.log(`worker ${s.index} (pid ${w.process.pid}) replaced: answering ${after} ms after the previous one was lost`);
+    s.lostAt = undefined;
   }
 
   /** Hands the verified bundle to every worker; each swaps its own reference at once. */
@@ -179,11 +198,34 @@ export class Primary {
         if (removed) await this.revocationsChanged();
         return removed;
       }
-      case 'metrics': {
-        const workers = await this.aggregator.clusterMetrics();
-        return `${workers}\n${await this.metrics.registry.metrics()}`;
-      }
+      case 'metrics':
+        return this.scrape();
     }
+  }
+
+  /**
+   * Every worker's registry (those with a policy, so with an app), summed by
+   * prom-client's AggregatorRegistry.aggregate, plus the primary's own. A worker that
+   * does not answer within 2 s (stuck, or dying) is left out of this scrape rather than
+   * failing it; toolgate_cluster_workers_ready says how many there are.
+   */
+  private async scrape(): Promise<string> {
+    const id = this.nextAck++;
+    const targets = this.slots.filter((s) => s.worker && s.contentHash).map((s) => s.worker!);
+    const parts: unknown[][] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(), 2000);
+      const finish = () => {
+        clearTimeout(timer);
+        this.scrapes.delete(id);
+        resolve();
+      };
+      this.scrapes.set(id, { pending: new Set(targets.map((w) => w.id)), parts, done: finish });
+      if (targets.length === 0) finish();
+      for (const w of targets) this.send(w, { t: 'tg:metrics-request', id });
+    });
+    const workers = AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+    return `${await workers.metrics()}\n${await this.metrics.registry.metrics()}`;
   }
 
   /** Resolves when every live worker has reloaded the revocation file; a worker that dies meanwhile is not waited for (its replacement reads the file at startup). */
@@ -208,26 +250,41 @@ export class Primary {
   }
 
   private broadcastReadiness(): void {
-    const ready = this.slots.filter((s) => s.worker && s.contentHash).length;
+    const ready = this.slots.filter((s) => !s.spare && s.worker && s.listening && s.contentHash).length;
     this.metrics.ready.set(ready);
+    this.metrics.spare.set(this.slots.some((s) => s.spare && s.worker && s.contentHash) ? 1 : 0);
     for (const s of this.slots) if (s.worker) this.send(s.worker, { t: 'tg:readiness', ready, expected: this.plan.workers });
   }
 
   private onExit(s: Slot, w: Worker, code: number | null, signal: string | null): void {
     for (const id of [...this.acks.keys()]) this.acked(id, w.id);
+    for (const sc of this.scrapes.values()) if (sc.pending.delete(w.id) && sc.pending.size === 0) sc.done();
     if (s.worker !== w) return;
     const wasReady = s.contentHash !== undefined;
     s.worker = undefined;
     s.contentHash = undefined;
-    this.broadcastReadiness();
-    if (this.stopping) return;
+    s.listening = false;
+    if (this.stopping) return this.broadcastReadiness();
     const byWatchdog = this.killedByWatchdog.delete(w.id);
-    s.lostAt ??= Date.now();
     if (wasReady) s.failures = 0;
     this.metrics.restarts.inc({ reason: byWatchdog ? 'watchdog' : 'exit' });
+    if (!s.spare) {
+      s.lostAt ??= Date.now();
+      // The warm spare, if it has the policy, takes the place now; the lost slot becomes the new spare.
+      const spare = this.slots.find((x) => x.spare && x.worker && x.contentHash);
+      if (spare) {
+        spare.spare = false;
+        spare.lostAt = s.lostAt;
+        s.spare = true;
+        s.lostAt = undefined;
+        this.log.warn(`worker ${s.index} lost; spare ${spare.index} (pid ${spare.worker!.process.pid}) takes its place`);
+        this.send(spare.worker!, { t: 'tg:promote' });
+      }
+    }
+    this.broadcastReadiness();
     // A worker that dies before it ever answers (a broken config, say) is retried with backoff, not in a tight loop.
     const delay = wasReady ? 0 : Math.min(5000, 100 * 2 ** s.failures++);
-    this.log.warn(`worker ${s.index} (pid ${w.process.pid}) exited (${signal ?? `code ${code}`}); starting a replacement${delay ? ` in ${delay} ms` : ''}`);
+    this.log.warn(`worker ${s.index} (pid ${w.process.pid}) exited (${signal ?? `code ${code}`}); starting a ${s.spare ? 'new spare' : 'replacement'}${delay ? ` in ${delay} ms` : ''}`);
     setTimeout(() => {
       if (!this.stopping) this.fork(s);
     }, delay);

@@ -28,14 +28,19 @@ export type ToPrimary =
   | { t: 'tg:active'; contentHash: string; revision: string; activatedAt: number }
   | { t: 'tg:listening'; host: string; port: number }
   | { t: 'tg:request'; id: number; req: WorkerRequest }
-  | { t: 'tg:ack'; id: number };
+  | { t: 'tg:ack'; id: number }
+  | { t: 'tg:metrics'; id: number; metrics: unknown[] };
 
 export type ToWorker =
   | BundleMessage
   | { t: 'tg:response'; id: number; ok: true; value: unknown }
   | { t: 'tg:response'; id: number; ok: false; error: string; status?: number }
   | { t: 'tg:revocations-changed'; id: number }
-  | { t: 'tg:readiness'; ready: number; expected: number };
+  | { t: 'tg:readiness'; ready: number; expected: number }
+  /** The spare takes a lost worker's place: it starts listening. */
+  | { t: 'tg:promote' }
+  /** Asks for the worker's registry as JSON (prom-client's getMetricsAsJSON), to aggregate. */
+  | { t: 'tg:metrics-request'; id: number };
 
 /** True for messages of this protocol (the channel also carries prom-client's). */
 export function isToolgateMessage(m: unknown): m is { t: string } {
@@ -44,3 +49,6 @@ export function isToolgateMessage(m: unknown): m is { t: string } {
 
 /** Env var carrying a worker's stable slot (0…N-1): a replacement keeps its predecessor's slot and log file. */
 export const SLOT_ENV = 'TOOLGATE_WORKER_SLOT';
+
+/** Env var set to `1` in the spare: booted, policy loaded, not listening until promoted. */
+export const SPARE_ENV = 'TOOLGATE_WORKER_SPARE';

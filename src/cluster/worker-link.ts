@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { Registry } from 'prom-client';
 import { describeThrown } from '../common/errors.js';
 import type { BundleFiles } from '../policy-compiler/bundle-archive.js';
 import type { PolicyStore } from '../policy-store/policy-store.service.js';
@@ -25,12 +26,16 @@ export class WorkerLink {
   private readonly log = new Logger('WorkerLink');
   private store?: PolicyStore;
   private revocations?: RevocationService;
+  private registry?: Registry;
   private pendingRefresh: number[] = [];
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readiness = { ready: 0, expected: 1 };
   /** Bundles are applied one at a time, newest last; an older one never overtakes. */
   private policyChain: Promise<unknown> = Promise.resolve();
+  private promote?: () => void;
+  /** Resolves when the primary promotes this spare to a serving worker. */
+  readonly promoted = new Promise<void>((resolve) => (this.promote = resolve));
 
   constructor(readonly slot: number) {
     process.on('message', (m: unknown) => {
@@ -49,9 +54,10 @@ export class WorkerLink {
     this.send({ t: 'tg:hello' });
   }
 
-  /** Called once the app exists: changes the primary announces are reloaded from the store. */
-  attachRevocations(revocations: RevocationService): void {
+  /** Called once the app exists: changes the primary announces are reloaded from the store, metrics come from its registry. */
+  attach(revocations: RevocationService, registry: Registry): void {
     this.revocations = revocations;
+    this.registry = registry;
     const pending = this.pendingRefresh;
     this.pendingRefresh = [];
     for (const id of pending) void this.refreshRevocations(id);
@@ -109,6 +115,12 @@ export class WorkerLink {
         return;
       case 'tg:readiness':
         this.readiness = { ready: m.ready, expected: m.expected };
+        return;
+      case 'tg:promote':
+        this.promote?.();
+        return;
+      case 'tg:metrics-request':
+        void this.registry?.getMetricsAsJSON().then((metrics) => this.send({ t: 'tg:metrics', id: m.id, metrics }));
         return;
     }
   }

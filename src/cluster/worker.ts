@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { AggregatorRegistry } from 'prom-client';
 import { createApp } from '../bootstrap.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
 import { MetricsService } from '../health/metrics.service.js';
 import { RevocationService } from '../token/revocation.service.js';
-import { SLOT_ENV } from './protocol.js';
+import { SLOT_ENV, SPARE_ENV } from './protocol.js';
 import { installWorkerLink } from './worker-link.js';
 
 /** How often a worker proves its event loop is free: a quarter of the limit, between 10 and 250 ms. */
@@ -32,15 +31,22 @@ export async function runWorker(config: ToolgateConfig, evaluationMs: number): P
   const link = installWorkerLink(slot);
   if (config.decision_logs.file) config.decision_logs.file.path = workerLogPath(config.decision_logs.file.path, slot);
   const app = await createApp(config);
-  link.attachRevocations(app.get(RevocationService));
-  // prom-client answers the primary's AggregatorRegistry from these registries; constructing
-  // one installs its worker-side listener.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([app.get(MetricsService).registry]);
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  link.attach(app.get(RevocationService), app.get(MetricsService).registry);
+  const heartbeat = () => {
+    const beat = setInterval(() => link.send({ t: 'tg:heartbeat' }), heartbeatEvery(evaluationMs));
+    beat.unref();
+    link.send({ t: 'tg:heartbeat' });
+  };
+  if (process.env[SPARE_ENV] === '1') {
+    // The spare: everything a worker does except listening, so taking a lost worker's place costs one listen().
+    await app.init();
+    heartbeat();
+    await link.promoted;
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } else {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    heartbeat();
+  }
   const addr = app.getHttpServer().address() as AddressInfo;
   link.send({ t: 'tg:listening', host: config.listen.host, port: addr.port });
-  const beat = setInterval(() => link.send({ t: 'tg:heartbeat' }), heartbeatEvery(evaluationMs));
-  beat.unref();
-  link.send({ t: 'tg:heartbeat' });
 }
