@@ -141,10 +141,11 @@ conformance: setup build
 clean:
 	rm -rf dist build coverage
 
-## bench: every benchmark (in-process, HTTP vs OPA server and floor, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
+## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
 bench: setup build
 	node dist/bench/in-process.js --write
 	node dist/bench/http.js --write
+	node dist/bench/workers.js --write
 	node dist/bench/scale.js --write
 	node dist/bench/guard.js --write
 	node dist/bench/reload.js --write

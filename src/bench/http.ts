@@ -144,13 +144,13 @@ async function main(): Promise<void> {
         servers: [{ id: 'demo', resource, issuers: [issuer] }],
         revocation: { file: path.join(dir, 'revocations.json') },
         token_cache: { max_entries: cacheEntries },
+        workers,
         ...(logFile ? { decision_logs: { file: { path: logFile, max_bytes: 256 * 1024 * 1024, max_files: 2 } } } : {}),
       };
       const file = path.join(dir, `config-${port}.json`);
       await writeFile(file, JSON.stringify(cfg));
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each toolgate server (for the "where the time goes" notes).
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-      if (workers > 1) return serverSpawn(process.execPath, [path.join(root, 'dist/bench/cluster.js'), file, String(workers)], { stdio: ['ignore', 'ignore', 'inherit'] });
       return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
     };
     const floorServer = (workUs: number) => async (port: number) => {

@@ -15,6 +15,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { IsWorkers } from '../cluster/workers-config.js';
 
 const URL_OPTS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
@@ -109,6 +110,12 @@ export class LimitsConfig {
   @IsInt() @Min(1) @Max(256) arguments_depth: number = 32;
   @IsInt() @Min(1) @Max(1_000_000) arguments_nodes: number = 10_000;
   @IsInt() @Min(1) @Max(100_000) tools_per_list: number = 1000;
+  /**
+   * Watchdog (src/cluster): a worker whose event loop is blocked longer than this is killed and
+   * replaced. Absent: off with `workers: 1`, 2000 ms with more workers. Setting it with
+   * `workers: 1` runs one supervised worker. Embedded mode cannot be protected this way (README).
+   */
+  @IsOptional() @IsInt() @Min(100) @Max(600_000) evaluation_ms?: number;
 }
 
 export class IssuerConfig {
@@ -272,4 +279,6 @@ export class ToolgateConfig {
   @IsOptional() @ValidateNested() @Type(() => AdminConfig) admin?: AdminConfig;
   /** Labels for logs and metrics. */
   @IsString() instance_id: string = 'toolgate';
+  /** Worker processes sharing the port (src/cluster): a count or `auto` (one per core). 1: one process, no primary. */
+  @IsWorkers() workers: number | 'auto' = 1;
 }

@@ -7,6 +7,7 @@ import { ShadowService } from '../shadow/shadow.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { CallerAuthGuard } from '../token/caller-auth.guard.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
+import { workerLink } from '../cluster/worker-link.js';
 
 const STARTED = new Date();
 
@@ -36,6 +37,11 @@ export class HealthController {
       void reply.status(503).send({ code: 'policy_unavailable', message: 'no policy is loaded' });
       return;
     }
+    const waiting = workerLink()?.notReady();
+    if (waiting) {
+      void reply.status(503).send({ code: 'workers_not_ready', message: waiting });
+      return;
+    }
     void reply.send({ status: 'ready', revision: active.revision });
   }
 
@@ -45,7 +51,8 @@ export class HealthController {
   @ApiExcludeEndpoint()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   async prometheus(): Promise<string> {
-    return this.metrics.registry.metrics();
+    // In a cluster worker the primary aggregates every worker's registry (prom-client's AggregatorRegistry).
+    return workerLink()?.clusterMetrics() ?? this.metrics.registry.metrics();
   }
 
   @Get('v1/status')
@@ -58,6 +65,7 @@ export class HealthController {
       decision_logs: this.audit.stats(),
       revocations: this.revocations.status(),
       shadow: this.shadow.status(),
+      cluster: workerLink()?.status(),
     };
   }
 }

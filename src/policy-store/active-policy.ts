@@ -1,4 +1,5 @@
 import type { WasmPolicy } from '../evaluator/wasm-policy.js';
+import type { BundleFiles } from '../policy-compiler/bundle-archive.js';
 
 /** Where an active policy came from. */
 export interface PolicySource {
@@ -19,6 +20,8 @@ export interface ActivePolicy {
   readonly contentHash: string;
   readonly loadedAt: Date;
   readonly source: PolicySource;
+  /** The bundle's files as activated: a cluster primary hands exactly these to its workers. */
+  readonly files?: BundleFiles;
 }
 
 /** A failed attempt to activate a policy, as the status endpoint shows it. */

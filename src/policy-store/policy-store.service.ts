@@ -15,6 +15,7 @@ import type { ActivationFailure, ActivePolicy, PolicySource } from './active-pol
 import { fetchBundle } from './bundle-fetcher.js';
 import { loadBundleKeys, verifyBundleSignature } from './bundle-signature.js';
 import { bundleContentHash } from './content-hash.js';
+import { workerLink } from '../cluster/worker-link.js';
 
 /** Reload outcomes, for metrics. */
 export type ActivationListener = (result: 'success' | 'failure', active?: ActivePolicy) => void;
@@ -67,6 +68,9 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // workers (src/cluster): a cluster worker takes bundles its primary built and verified; it never builds, fetches or watches.
+    const link = workerLink();
+    if (link) return link.attachPolicyStore(this);
     await this.loadConfigured();
     await this.startWatching();
   }
@@ -245,7 +249,7 @@ export class PolicyStore implements OnApplicationBootstrap, OnApplicationShutdow
       requiredEntrypoints: [DECISION_ENTRYPOINT],
       maxMemoryPages: this.config.policy.max_memory_pages,
     });
-    return { policy, revision, contentHash, loadedAt: new Date(), source };
+    return { policy, revision, contentHash, loadedAt: new Date(), source, files };
   }
 
   /** What the status endpoint reports. */

@@ -11,6 +11,7 @@ import { validateRevocationFile, writeRevocationFile } from './revocation-file.j
 import { PostgresRevocationStore } from './revocation-postgres.js';
 import { TokenError } from './token-errors.js';
 import type { VerifiedToken } from './token-verifier.js';
+import { workerLink } from '../cluster/worker-link.js';
 
 /** What a revocation matches on. */
 export type RevocationKind = 'jti' | 'sub' | 'client_id';
@@ -231,6 +232,9 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
 
   /** Adds a rule; effective for the next decision once this resolves (and, in Postgres, committed). */
   async add(r: Omit<Revocation, 'id' | 'created_at'>): Promise<Revocation> {
+    // workers (src/cluster): the primary is the one writer, and every worker has reloaded before this resolves.
+    const link = workerLink();
+    if (link) return link.addRevocation(r);
     const rule: Revocation = { ...r, id: randomUUID(), created_at: new Date().toISOString() };
     if (this.pg) await this.database(() => this.pg!.add(rule));
     else await this.exclusive(() => this.write([...this.rules, rule]));
@@ -239,6 +243,9 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
 
   /** Removes a rule; false when there is none with that id. */
   remove(id: string): Promise<boolean> {
+    // workers (src/cluster): the primary is the one writer, and every worker has reloaded before this resolves.
+    const link = workerLink();
+    if (link) return link.removeRevocation(id);
     if (this.pg) return this.database(() => this.pg!.remove(id));
     return this.exclusive(async () => {
       if (!this.rules.some((r) => r.id === id)) return false;
@@ -278,6 +285,11 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     this.lastWritten = await writeRevocationFile(this.file, next);
     this.replace(next);
     this.loaded();
+  }
+
+  /** Re-reads the file now (a cluster worker, told by its primary that the rules changed). */
+  refresh(): Promise<void> {
+    return this.reloadFromDisk();
   }
 
   private reloadFromDisk(): Promise<void> {
