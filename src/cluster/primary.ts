@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { Logger } from '@nestjs/common';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { describeThrown } from '../common/errors.js';
+import { describeThrown, StoreUnavailableError } from '../common/errors.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
@@ -228,13 +228,29 @@ export class Primary {
     return `${await workers.metrics()}\n${await this.metrics.registry.metrics()}`;
   }
 
-  /** Resolves when every live worker has reloaded the revocation file; a worker that dies meanwhile is not waited for (its replacement reads the file at startup). */
+  /**
+   * Resolves when every live worker has reloaded the revocation rules; a worker that dies
+   * meanwhile is not waited for (its replacement loads them at startup). A worker that does
+   * not acknowledge within 5 s (its reload failed, or it is stuck) fails the admin call with
+   * 503 revocation_store_unavailable: a revocation is never reported as in force everywhere
+   * when it may not be.
+   */
   private revocationsChanged(): Promise<void> {
     const id = this.nextAck++;
     const live = this.slots.map((s) => s.worker).filter((w): w is Worker => !!w && !w.isDead());
     if (live.length === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.acks.set(id, { pending: new Set(live.map((w) => w.id)), done: resolve });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.acks.delete(id);
+        reject(new StoreUnavailableError('revocation_store_unavailable', 'not every worker confirmed the revocation within 5 s; it is stored and will be loaded by the resync'));
+      }, 5000);
+      this.acks.set(id, {
+        pending: new Set(live.map((w) => w.id)),
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
       for (const w of live) this.send(w, { t: 'tg:revocations-changed', id });
     });
   }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Registry } from 'prom-client';
-import { describeThrown } from '../common/errors.js';
+import { describeThrown, StoreUnavailableError } from '../common/errors.js';
 import type { BundleFiles } from '../policy-compiler/bundle-archive.js';
 import type { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { Revocation, RevocationService } from '../token/revocation.service.js';
@@ -65,12 +65,21 @@ export class WorkerLink {
 
   /** The primary writes every revocation (one writer), and every worker has reloaded before this resolves. */
   addRevocation(rule: Omit<Revocation, 'id' | 'created_at'>): Promise<Revocation> {
-    return this.request({ op: 'revocation.add', rule }) as Promise<Revocation>;
+    return this.revocationRequest(this.request({ op: 'revocation.add', rule }) as Promise<Revocation>);
   }
 
   /** False when the primary knows no rule with that id. */
   removeRevocation(id: string): Promise<boolean> {
-    return this.request({ op: 'revocation.remove', id }) as Promise<boolean>;
+    return this.revocationRequest(this.request({ op: 'revocation.remove', id }) as Promise<boolean>);
+  }
+
+  /** A revocation the primary could not store or confirm everywhere is the admin's 503, never a 500 or a 201. */
+  private async revocationRequest<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      throw new StoreUnavailableError('revocation_store_unavailable', describeThrown(e));
+    }
   }
 
   /** Prometheus text for every worker (and the primary's own cluster metrics). */

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 
 /** Names a decision-log file may have: the file sink's (`x.jsonl`, rotated `x.jsonl.1`), and the same gzipped. */
-const LOG_NAME = /\.(jsonl|json|log|ndjson)(\.\d+)?(\.gz)?$/;
+const LOG_NAME = /\.(jsonl|json|log|ndjson)(\.w\d+)?(\.\d+)?(\.gz)?$/;
 
 function globToRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');

@@ -287,9 +287,16 @@ export class RevocationService implements OnApplicationBootstrap, OnApplicationS
     this.loaded();
   }
 
-  /** Re-reads the file now (a cluster worker, told by its primary that the rules changed). */
-  refresh(): Promise<void> {
-    return this.reloadFromDisk();
+  /**
+   * Reloads the rules from their store now (a cluster worker, told by its
+   * primary that the rules changed): the database in Postgres mode, else the
+   * file. Rejects when the reload did not succeed, so the worker does not
+   * acknowledge a revocation it may not enforce.
+   */
+  async refresh(): Promise<void> {
+    if (this.pg) await this.pg.resync();
+    else await this.reloadFromDisk();
+    if (this.problem !== undefined) throw new StoreUnavailableError('revocation_store_unavailable', this.lastError ?? 'the revocation store could not be reloaded');
   }
 
   private reloadFromDisk(): Promise<void> {
