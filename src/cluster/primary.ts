@@ -109,10 +109,22 @@ export class Primary {
       if (isToolgateMessage(m)) this.onMessage(s, w, m as ToPrimary);
     });
     w.on('exit', (code, signal) => this.onExit(s, w, code, signal));
+    // An IPC write to a worker that is exiting emits 'error' (EPIPE); unhandled, it would crash the primary.
+    w.on('error', (e) => this.log.warn(`worker ${w.id}: ${describeThrown(e)}`));
   }
 
+  /**
+   * A worker can die between the isConnected check and the write (EPIPE). That must never
+   * take the primary down: the write error is swallowed here and the 'exit' handler
+   * replaces the worker.
+   */
   private send(w: Worker, m: ToWorker): void {
-    if (w.isConnected()) w.send(m);
+    if (!w.isConnected() || w.isDead()) return;
+    try {
+      w.send(m, undefined, () => undefined);
+    } catch {
+      // the channel closed under us; onExit handles the worker
+    }
   }
 
   private onMessage(s: Slot, w: Worker, m: ToPrimary): void {
