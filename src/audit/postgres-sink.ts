@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { PostgresSinkConfig } from '../config/config.schema.js';
 import { createPool } from '../postgres/connection.js';
 import { migrate } from '../postgres/migrations.js';
-import type { DecisionSink, SinkStats } from './sinks.js';
+import { BatchingSink } from './sinks.js';
 
 const DAY_MS = 86_400_000;
 const PARTITION_PREFIX = 'toolgate_decision_logs_p';
@@ -83,74 +83,34 @@ function isDataError(e: unknown): boolean {
  * buffer is bounded: when full, new events are dropped and counted. Partitions
  * past `retention_days` are dropped hourly.
  */
-export class PostgresSink implements DecisionSink {
+export class PostgresSink extends BatchingSink {
   readonly name = 'postgres';
-  private buffer: string[] = [];
-  private written = 0;
-  private dropped = 0;
-  private lastError: string | null = null;
-  private backoffMs = 0;
-  private nextAttempt = 0;
-  private sending?: Promise<void>;
   private ready = false;
   private readonly partitions = new Set<string>();
   private readonly pool: pg.Pool;
-  private readonly timer: NodeJS.Timeout;
   private readonly retentionTimer: NodeJS.Timeout;
 
   constructor(
     private readonly cfg: PostgresSinkConfig,
     private readonly instanceId: string,
   ) {
+    super(cfg);
     this.pool = createPool(cfg, `toolgate-decision-logs:${instanceId}`, (e) => {
       this.lastError = e.message;
     });
-    this.timer = setInterval(() => void this.flush(), cfg.flush_interval_ms);
-    this.timer.unref();
     this.retentionTimer = setInterval(() => void this.expire(), 3_600_000);
     this.retentionTimer.unref();
   }
 
-  offer(line: string): void {
-    if (this.buffer.length >= this.cfg.buffer_max_events) {
-      this.dropped++;
-      return;
+  /** Migrates and expires on first use, makes sure the day partitions exist, then files the batch. */
+  protected async deliver(batch: string[]): Promise<number> {
+    if (!this.ready) {
+      if (this.cfg.migrate) await migrate(this.pool);
+      await this.expire();
+      this.ready = true;
     }
-    this.buffer.push(line);
-    if (this.buffer.length >= this.cfg.batch_max_events) void this.flush();
-  }
-
-  flush(force = false): Promise<void> {
-    if (!force && Date.now() < this.nextAttempt) return Promise.resolve();
-    this.sending ??= this.send().finally(() => {
-      this.sending = undefined;
-    });
-    return this.sending;
-  }
-
-  private async send(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const n = Math.min(this.buffer.length, this.cfg.batch_max_events);
-      const batch = this.buffer.slice(0, n);
-      try {
-        if (!this.ready) {
-          if (this.cfg.migrate) await migrate(this.pool);
-          await this.expire();
-          this.ready = true;
-        }
-        await this.ensurePartitions(batch.map(timestampOf));
-        this.written += await this.insert(batch);
-      } catch (e) {
-        this.lastError = (e as Error).message;
-        this.backoffMs = Math.min(this.cfg.max_backoff_ms, this.backoffMs ? this.backoffMs * 2 : 100);
-        this.nextAttempt = Date.now() + this.backoffMs;
-        return;
-      }
-      this.buffer.splice(0, n);
-      this.backoffMs = 0;
-      this.nextAttempt = 0;
-      this.lastError = null;
-    }
+    await this.ensurePartitions(batch.map(timestampOf));
+    return this.insert(batch);
   }
 
   /**
@@ -219,19 +179,10 @@ export class PostgresSink implements DecisionSink {
 
   /** Tries to deliver what is left for a few seconds; what cannot be delivered is counted as dropped. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
     clearInterval(this.retentionTimer);
-    const deadline = Date.now() + Math.min(this.cfg.connect_timeout_ms, 5000);
-    while (this.buffer.length > 0 && Date.now() < deadline) {
-      await this.flush(true);
-      if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, Math.min(200, this.backoffMs || 50)));
-    }
+    await this.drain(Math.min(this.cfg.connect_timeout_ms, 5000));
     this.dropped += this.buffer.length;
     this.buffer = [];
     await this.pool.end().catch(() => undefined);
-  }
-
-  stats(): SinkStats {
-    return { name: this.name, buffered: this.buffer.length, written: this.written, dropped: this.dropped, last_error: this.lastError };
   }
 }

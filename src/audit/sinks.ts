@@ -119,35 +119,46 @@ export class FileSink implements DecisionSink {
   }
 }
 
+/** What a batching sink needs to know about its batches and retries. */
+export interface BatchingOptions {
+  batch_max_events: number;
+  buffer_max_events: number;
+  flush_interval_ms: number;
+  max_backoff_ms: number;
+}
+
 /**
- * OPA's decision-log upload: batches POSTed as gzip-compressed JSON arrays.
- * Failed batches stay at the head of a bounded buffer and are retried with
- * exponential backoff; when the buffer is full, new events are dropped and
- * counted. close() tries to deliver what is left within the timeout.
+ * A sink that delivers events in batches (size or interval): failed batches
+ * stay at the head of a bounded buffer and are retried with exponential
+ * backoff; when the buffer is full, new events are dropped and counted. One
+ * delivery runs at a time. Subclasses say how a batch is delivered.
  */
-export class HttpSink implements DecisionSink {
-  readonly name = 'http';
-  private buffer: string[] = [];
-  private written = 0;
-  private dropped = 0;
-  private lastError: string | null = null;
-  private backoffMs = 0;
+export abstract class BatchingSink implements DecisionSink {
+  abstract readonly name: string;
+  protected buffer: string[] = [];
+  protected written = 0;
+  protected dropped = 0;
+  protected lastError: string | null = null;
+  protected backoffMs = 0;
   private nextAttempt = 0;
   private sending?: Promise<void>;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly cfg: HttpSinkConfig) {
-    this.timer = setInterval(() => void this.flush(), cfg.flush_interval_ms);
+  constructor(private readonly batching: BatchingOptions) {
+    this.timer = setInterval(() => void this.flush(), batching.flush_interval_ms);
     this.timer.unref();
   }
 
+  /** Delivers one batch; resolves to how many of its events were filed, throws to retry the batch later. */
+  protected abstract deliver(batch: string[]): Promise<number>;
+
   offer(line: string): void {
-    if (this.buffer.length >= this.cfg.buffer_max_events) {
+    if (this.buffer.length >= this.batching.buffer_max_events) {
       this.dropped++;
       return;
     }
     this.buffer.push(line);
-    if (this.buffer.length >= this.cfg.batch_max_events) void this.flush();
+    if (this.buffer.length >= this.batching.batch_max_events) void this.flush();
   }
 
   flush(force = false): Promise<void> {
@@ -160,45 +171,69 @@ export class HttpSink implements DecisionSink {
 
   private async send(): Promise<void> {
     while (this.buffer.length > 0) {
-      const n = Math.min(this.buffer.length, this.cfg.batch_max_events);
-      const body = gzipSync(Buffer.from(`[${this.buffer.slice(0, n).join(',')}]`));
+      const n = Math.min(this.buffer.length, this.batching.batch_max_events);
       try {
-        const res = await fetch(this.cfg.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'content-encoding': 'gzip',
-            ...(this.cfg.bearer_token ? { authorization: `Bearer ${this.cfg.bearer_token}` } : {}),
-          },
-          body,
-          signal: AbortSignal.timeout(this.cfg.timeout_ms),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status < 200 || res.status >= 300) throw new Error(`collector answered ${res.status}`);
+        this.written += await this.deliver(this.buffer.slice(0, n));
       } catch (e) {
         this.lastError = (e as Error).message;
-        this.backoffMs = Math.min(this.cfg.max_backoff_ms, this.backoffMs ? this.backoffMs * 2 : 100);
+        this.backoffMs = Math.min(this.batching.max_backoff_ms, this.backoffMs ? this.backoffMs * 2 : 100);
         this.nextAttempt = Date.now() + this.backoffMs;
         return;
       }
       this.buffer.splice(0, n);
-      this.written += n;
       this.backoffMs = 0;
       this.nextAttempt = 0;
       this.lastError = null;
     }
   }
 
-  async close(): Promise<void> {
+  /** Stops the interval and tries to deliver what is left until `timeoutMs` has passed. */
+  protected async drain(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
-    const deadline = Date.now() + this.cfg.timeout_ms;
+    const deadline = Date.now() + timeoutMs;
     while (this.buffer.length > 0 && Date.now() < deadline) {
       await this.flush(true);
       if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, Math.min(200, this.backoffMs || 50)));
     }
   }
 
+  abstract close(): Promise<void>;
+
   stats(): SinkStats {
     return { name: this.name, buffered: this.buffer.length, written: this.written, dropped: this.dropped, last_error: this.lastError };
+  }
+}
+
+/**
+ * OPA's decision-log upload: batches POSTed as gzip-compressed JSON arrays,
+ * retried with backoff (BatchingSink). close() tries to deliver what is left
+ * within the timeout.
+ */
+export class HttpSink extends BatchingSink {
+  readonly name = 'http';
+
+  constructor(private readonly cfg: HttpSinkConfig) {
+    super(cfg);
+  }
+
+  protected async deliver(batch: string[]): Promise<number> {
+    const body = gzipSync(Buffer.from(`[${batch.join(',')}]`));
+    const res = await fetch(this.cfg.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        ...(this.cfg.bearer_token ? { authorization: `Bearer ${this.cfg.bearer_token}` } : {}),
+      },
+      body,
+      signal: AbortSignal.timeout(this.cfg.timeout_ms),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.status < 200 || res.status >= 300) throw new Error(`collector answered ${res.status}`);
+    return batch.length;
+  }
+
+  close(): Promise<void> {
+    return this.drain(this.cfg.timeout_ms);
   }
 }

@@ -37,17 +37,22 @@ export interface CompletionSubject {
  * kind) needs is set. A type alias, not an interface, so it is a plain JSON
  * record where one is expected (the decision log).
  */
-export type PolicyInput = {
-  /** Verified claims; absent only while the token is still unverified (then nothing is evaluated). */
-  claims?: Record<string, unknown>;
-  scopes?: string[];
-  server: string;
-  action: DecisionAction;
+/** What a request is about: exactly the field its action needs (and `kind` for "list"). */
+export type PolicySubject = {
+  /** Only with action "list". */
   kind?: ListKind;
   tool?: ToolSubject;
   resource?: { uri: string };
   prompt?: { name: string; arguments: Record<string, unknown> };
   completion?: CompletionSubject;
+};
+
+export type PolicyInput = PolicySubject & {
+  /** Verified claims; absent only while the token is still unverified (then nothing is evaluated). */
+  claims?: Record<string, unknown>;
+  scopes?: string[];
+  server: string;
+  action: DecisionAction;
   /** Request time, RFC 3339 UTC. */
   time: string;
 };

@@ -1,6 +1,6 @@
 import { BadRequestError } from '../common/errors.js';
 import type { LimitsConfig } from '../config/config.schema.js';
-import { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject } from '../contract/policy-contract.js';
+import { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type PolicySubject, type ToolSubject } from '../contract/policy-contract.js';
 
 // The subject shapes are the policy's input shapes (src/contract); re-exported for the entry points that import them from here.
 export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type ToolSubject };
@@ -10,18 +10,12 @@ export { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionActi
  * needs is set: `tool` (call, list of tools), `resource` (read_resource, list
  * of resources), `prompt` (get_prompt, list of prompts), `completion` (complete).
  */
-export interface DecisionRequest {
+export interface DecisionRequest extends PolicySubject {
   token: string;
   /** Verified claims a trusted gateway sends instead of `token` (README, "Behind a gateway"). */
   claims?: Record<string, unknown>;
   server: string;
   action: DecisionAction;
-  /** Only with action "list". */
-  kind?: ListKind;
-  tool?: ToolSubject;
-  resource?: { uri: string };
-  prompt?: { name: string; arguments: Record<string, unknown> };
-  completion?: CompletionSubject;
 }
 
 /** A validated `POST /v1/decisions/tools` body. */
