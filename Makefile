@@ -18,7 +18,7 @@ PY_STAMP      := $(VENV)/.installed
 PG_BIN        := /usr/lib/postgresql/15/bin
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: parity python-setup python-test postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: bench-tools parity python-setup python-test postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv + PostgreSQL 15 where missing (idempotent)
 setup: $(NODE_STAMP) tools python-setup postgres
@@ -142,7 +142,14 @@ clean:
 	rm -rf dist build coverage
 
 ## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
-bench: setup build
+# wrk (Debian's package) is the native load generator next to autocannon in the workers bench.
+bench-tools:
+	@if ! command -v wrk >/dev/null; then \
+	  echo "installing wrk (Debian package) for the HTTP benchmarks"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; \
+	fi
+
+bench: setup build bench-tools
 	node dist/bench/in-process.js --write
 	node dist/bench/http.js --write
 	node dist/bench/workers.js --write
