@@ -7,16 +7,27 @@ from typing import Any, Final, Literal
 
 ListKind = Literal["tool", "resource", "prompt"]
 
-DECIDED_METHODS: Final = ("tools/call", "resources/read", "prompts/get", "completion/complete")
-"""The MCP methods decided before any handler runs."""
+DECIDED_METHODS: Final = ("tools/call", "resources/read", "resources/subscribe", "prompts/get", "completion/complete")
+"""The MCP methods decided before any handler runs. A resources/subscribe is
+decided as a read of its URI: the updates tell what the resource holds."""
 
 LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
     # method: (result field, kind toolgate evaluates, the item's id field)
     "tools/list": ("tools", "tool", "name"),
     "resources/list": ("resources", "resource", "uri"),
+    # A template is decided as a resource: its literal part before the first "{" (listed_id).
+    "resources/templates/list": ("resourceTemplates", "resource", "uriTemplate"),
     "prompts/list": ("prompts", "prompt", "name"),
 }
 """The list methods filtered per caller."""
+
+
+def listed_id(id_field: str, item: dict[str, Any]) -> str:
+    """The id toolgate decides on for one list item: a resource template's
+    literal part before its first ``{`` (how the policy looks up a template's
+    completions), else the item's id as is. Same as the TypeScript guard."""
+    value = str(item[id_field])
+    return value.split("{", 1)[0] if id_field == "uriTemplate" else value
 
 
 def object_or_none(v: object) -> dict[str, Any] | None:
@@ -41,7 +52,7 @@ def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str
         if "arguments" in p:
             tool["arguments"] = p["arguments"]
         return {**base, "action": "call", "tool": tool}
-    if method == "resources/read":
+    if method in ("resources/read", "resources/subscribe"):
         return {**base, "action": "read_resource", "resource": {"uri": p.get("uri")}}
     if method == "prompts/get":
         prompt = {"name": p.get("name")}
