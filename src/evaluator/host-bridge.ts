@@ -145,7 +145,7 @@ class RegoTextParser {
  * `set()`) and non-string object keys. With `exactIntegers`, integers beyond
  * 2^53 come back as BigInt.
  */
-export function parseRegoText(text: string, exactIntegers = false): unknown {
+function parseRegoText(text: string, exactIntegers = false): unknown {
   if (exactIntegers && /\d{16}/.test(text)) return new RegoTextParser(text, true).parse();
   try {
     return JSON.parse(text) as unknown;
