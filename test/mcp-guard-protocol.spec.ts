@@ -94,6 +94,19 @@ describe('MCP guard: subscriptions, resource templates, and MCP 2026-07-28 resul
     expect(mcp.invocations).toEqual([{ tool: 'resources/subscribe', args: { uri: 'docs://handbook/refunds' } }]);
   });
 
+  it('subscriptions/listen (2026-07-28, which replaced resources/subscribe) is decided for each resource it names', async () => {
+    const alice = await idp.sign({ aud: resource, sub: 'alice', roles: ['support_agent'] });
+    const listen = (id: number, resourceSubscriptions: unknown) => ({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { notifications: { resourcesListChanged: true, resourceSubscriptions } } });
+    const denied = await rpc(mcp.url, alice, listen(10, ['docs://handbook/refunds', 'docs://internal/salaries']));
+    expect(denied.json.error).toMatchObject({ code: -32602, data: { code: 'policy_denied' } });
+    expect(denied.json.error?.message).toMatch(/docs:\/\/internal\/salaries" is not in the catalog/);
+    const tooMany = await rpc(mcp.url, alice, listen(11, Array.from({ length: 65 }, () => 'docs://handbook/refunds')));
+    expect({ status: tooMany.status, code: tooMany.json.error?.code }).toEqual({ status: 400, code: -32602 });
+    // Allowed, it reaches the server (a 1.x SDK, which does not know the method).
+    const allowed = await rpc(mcp.url, alice, listen(12, ['docs://handbook/refunds']));
+    expect(allowed.json.error?.code).toBe(-32601);
+  });
+
   it('resources/templates/list is filtered per caller, each template decided by its literal part', async () => {
     const templates = async (claims: Record<string, unknown>) => {
       const r = await rpc(mcp.url, await idp.sign({ aud: resource, ...claims }), { jsonrpc: '2.0', id: 3, method: 'resources/templates/list' });

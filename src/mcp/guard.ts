@@ -51,8 +51,23 @@ function rpcError(res: ServerResponse, status: number, id: unknown, code: number
   json(res, status, { jsonrpc: '2.0', id: id ?? null, error: data === undefined ? { code, message } : { code, message, data } }, headers);
 }
 
+/** The most resources one subscriptions/listen may name: each is one decision. */
+const MAX_LISTENED = 64;
+
+/**
+ * The resources a subscriptions/listen (MCP 2026-07-28, which replaced
+ * resources/subscribe with it) subscribes to, as the client sent them;
+ * undefined when it names none (list-changed notifications only).
+ */
+function listened(m: Message): unknown[] | undefined {
+  if (m.method !== 'subscriptions/listen') return undefined;
+  const uris = objectOr(objectOr(m.params)?.notifications)?.resourceSubscriptions;
+  return uris === undefined ? undefined : Array.isArray(uris) ? uris : [uris];
+}
+
 function isDecided(m: unknown): m is Message {
-  return !!m && typeof m === 'object' && DECIDED_METHODS.includes((m as { method?: unknown }).method as string);
+  if (!m || typeof m !== 'object') return false;
+  return DECIDED_METHODS.includes((m as Message).method) || listened(m as Message) !== undefined;
 }
 
 function objectOr(v: unknown): Record<string, unknown> | undefined {
@@ -91,6 +106,13 @@ export function decisionRequestFor(m: Message, token: string, server: string): G
       };
     }
   }
+}
+
+/** Every decision one decided message needs: one per resource of a subscriptions/listen, else one. */
+function decisionRequestsFor(m: Message, token: string, server: string): GuardDecisionRequest[] {
+  const uris = listened(m);
+  if (!uris) return [decisionRequestFor(m, token, server)];
+  return uris.map((uri) => ({ token, server, action: 'read_resource', resource: { uri: uri as string } }));
 }
 
 /**
@@ -141,7 +163,8 @@ function speaksModern(req: IncomingMessage, m: Message): boolean {
  * run it undecided), refuses Mcp-Method/Mcp-Name headers that disagree with
  * the body (MCP 2026-07-28 HeaderMismatch), refuses batches carrying a
  * decided method, decides every tools/call, resources/read, resources/subscribe,
- * prompts/get and completion/complete before any handler runs, authenticates everything else,
+ * prompts/get and completion/complete, and each resource a subscriptions/listen
+ * names, before any handler runs, authenticates everything else,
  * and sets `req.auth` for the SDK. Returns true when it has answered the
  * request itself.
  */
@@ -178,12 +201,23 @@ export function createMcpGuard(opts: McpGuardOptions) {
         decided = calls[0];
       }
       if (decided) {
-        const d = await opts.decider.decide(decisionRequestFor(decided, token, opts.serverId));
-        if (!d.allow) {
-          answerDeny(res, decided, d, speaksModern(req, decided));
+        const requests = decisionRequestsFor(decided, token, opts.serverId);
+        if (requests.length > MAX_LISTENED) {
+          rpcError(res, 400, decided.id, -32602, `subscriptions/listen may name at most ${MAX_LISTENED} resources`);
           return true;
         }
-        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: d.decision_id, revision: d.revision } };
+        const ids: string[] = [];
+        let revision: string | null = null;
+        for (const request of requests) {
+          const d = await opts.decider.decide(request);
+          if (!d.allow) {
+            answerDeny(res, decided, d, speaksModern(req, decided));
+            return true;
+          }
+          ids.push(d.decision_id);
+          revision = d.revision;
+        }
+        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
         return false;
       }
       // Every other request is authenticated too: sessions are never authentication.

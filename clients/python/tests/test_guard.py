@@ -291,3 +291,18 @@ async def test_a_filtered_list_carries_cache_scope_at_the_top_level_of_its_resul
     assert result["cacheScope"] == "private"
     assert "cacheScope" not in result.get("_meta", {})
     assert sorted(t["name"] for t in result["tools"]) == ["invoices.read", "refunds.create"]
+
+
+async def test_subscriptions_listen_is_decided_for_each_resource_it_names(example: ModuleType, mcp_url: str, alice: str) -> None:
+    def listen(id_: int, uris: object) -> dict[str, Any]:
+        notifications = {"resourcesListChanged": True, "resourceSubscriptions": uris}
+        return {"jsonrpc": "2.0", "id": id_, "method": "subscriptions/listen", "params": {"notifications": notifications}}
+
+    before = len(example.ran)
+    res = await post(mcp_url, listen(10, ["docs://handbook/refunds", "docs://internal/salaries"]), alice)
+    error = res.json()["error"]
+    assert error["code"] == -32602 and error["data"]["code"] == "policy_denied"
+    assert 'docs://internal/salaries" is not in the catalog' in error["message"]
+    too_many = await post(mcp_url, listen(11, ["docs://handbook/refunds"] * 65), alice)
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == -32602
+    assert len(example.ran) == before

@@ -34,8 +34,34 @@ def object_or_none(v: object) -> dict[str, Any] | None:
     return v if isinstance(v, dict) else None
 
 
+MAX_LISTENED: Final = 64
+"""The most resources one subscriptions/listen may name: each is one decision."""
+
+
+def listened(m: dict[str, Any]) -> list[Any] | None:
+    """The resources a subscriptions/listen (MCP 2026-07-28, which replaced
+    resources/subscribe with it) subscribes to, as the client sent them; None
+    when it names none (list-changed notifications only)."""
+    if m.get("method") != "subscriptions/listen":
+        return None
+    notifications = object_or_none((object_or_none(m.get("params")) or {}).get("notifications")) or {}
+    if "resourceSubscriptions" not in notifications:
+        return None
+    uris = notifications["resourceSubscriptions"]
+    return uris if isinstance(uris, list) else [uris]
+
+
 def is_decided(m: object) -> bool:
-    return isinstance(m, dict) and m.get("method") in DECIDED_METHODS
+    return isinstance(m, dict) and (m.get("method") in DECIDED_METHODS or listened(m) is not None)
+
+
+def decision_requests_for(m: dict[str, Any], token: str, server: str) -> list[dict[str, Any]]:
+    """Every decision one decided message needs: one per resource of a
+    subscriptions/listen, else one. Same as the TypeScript guard."""
+    uris = listened(m)
+    if uris is None:
+        return [decision_request_for(m, token, server)]
+    return [{"token": token, "server": server, "action": "read_resource", "resource": {"uri": u}} for u in uris]
 
 
 def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str, Any]:
@@ -75,5 +101,5 @@ def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str
 def subject_of(method: str, params: object) -> dict[str, Any]:
     """The part of a decided message a decision is about, for comparing what
     was decided with what the SDK is about to run."""
-    request = decision_request_for({"method": method, "params": params}, "", "")
-    return {k: v for k, v in request.items() if k not in ("token", "server")}
+    requests = decision_requests_for({"method": method, "params": params}, "", "")
+    return {"requests": [{k: v for k, v in r.items() if k not in ("token", "server")} for r in requests]}

@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .decider import HttpDecider
-from .messages import DECIDED_METHODS, LISTS, ListKind, listed_id, subject_of
+from .messages import DECIDED_METHODS, LISTS, ListKind, listed_id, listened, subject_of
 
 SCOPE_KEY = "toolgate.guard"
 """Where the ASGI guard leaves its mark on the ASGI scope."""
@@ -70,7 +70,7 @@ class ListFilter:
             if ctx.request_id is None:
                 return None  # a notification that bypassed the guard: dropped
             raise MCPError(_INTERNAL_ERROR, "refused: the request did not pass through the toolgate guard")
-        if ctx.method in DECIDED_METHODS:
+        if ctx.method in DECIDED_METHODS or listened({"method": ctx.method, "params": dict(ctx.params or {})}) is not None:
             decided = mark.decided
             if (
                 decided is None
