@@ -151,38 +151,36 @@ def main() -> None:
     for new, old in sorted(renames.items()):
         print(f"    moved: {old} → {new} (counted in {area(new)} at both ends)")
     print(f"{'area':28} {'base':>6} {'now':>6} {'net':>6}  by issue")
-    sums = defaultdict(int)
-    for ar in areas:
-        b = sum(n for p, n in base.items() if base_area(p) == ar)
-        now = sum(n for p, n in target.items() if area(p) == ar and pre(p))
-        if b == 0 and now == 0:
-            continue
+    def by_issue(ar: str, existed: bool, sums: dict[str, int]) -> str:
+        """Each issue's net change to one area's pre-existing (or added) files, added into sums."""
         parts = []
         for iss in issues:
-            d = net.get((iss, ar, True), 0)
+            d = net.get((iss, ar, existed), 0)
             if d:
                 parts.append(f"{iss} {d:+}")
                 sums[iss] += d
-        print(f"{ar:28} {b:>6} {now:>6} {now - b:>+6}  {', '.join(parts)}")
-    pre_base = sum(base.values())
+        return ", ".join(parts)
+
+    def totals(sums: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v:+}" for k, v in sorted(sums.items()))
+
+    sums: dict[str, int] = defaultdict(int)
+    for ar in areas:
+        b = sum(n for p, n in base.items() if base_area(p) == ar)
+        now = sum(n for p, n in target.items() if area(p) == ar and pre(p))
+        if b or now:
+            print(f"{ar:28} {b:>6} {now:>6} {now - b:>+6}  {by_issue(ar, True, sums)}")
     pre_now = sum(n for p, n in target.items() if pre(p))
-    print(f"{'total':28} {pre_base:>6} {pre_now:>6} {pre_now - pre_base:>+6}  {', '.join(f'{k} {v:+}' for k, v in sorted(sums.items()))}\n")
+    print(f"{'total':28} {total_base:>6} {pre_now:>6} {pre_now - total_base:>+6}  {totals(sums)}\n")
 
     print("(ii) Files added since the base, by area and by the issue that added them (net lines now)")
     print(f"{'area':28} {'lines':>6}  by issue")
-    added_sums = defaultdict(int)
+    added_sums: dict[str, int] = defaultdict(int)
     for ar in areas:
         now = sum(n for p, n in target.items() if area(p) == ar and not pre(p))
-        if now == 0:
-            continue
-        parts = []
-        for iss in issues:
-            d = net.get((iss, ar, False), 0)
-            if d:
-                parts.append(f"{iss} {d:+}")
-                added_sums[iss] += d
-        print(f"{ar:28} {now:>6}  {', '.join(parts)}")
-    print(f"{'total':28} {sum(added_sums.values()):>6}  {', '.join(f'{k} {v:+}' for k, v in sorted(added_sums.items()))}\n")
+        if now:
+            print(f"{ar:28} {now:>6}  {by_issue(ar, False, added_sums)}")
+    print(f"{'total':28} {sum(added_sums.values()):>6}  {totals(added_sums)}\n")
 
     print("Net per issue over all of src/ (pre-existing + added files)")
     for iss in issues:
