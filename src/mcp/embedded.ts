@@ -1,7 +1,7 @@
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
-import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from '../decision/decision-request.js';
+import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest } from '../decision/decision-request.js';
 import type { Caller } from '../token/caller-auth.guard.js';
 import { DecisionService, type DecisionResult } from '../decision/decision.service.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
@@ -59,7 +59,6 @@ export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Dec
     revocations,
     decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), EMBEDDED), asIs),
     authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), EMBEDDED), asIs),
-    filterTools: (req) => total(() => decisions.filterTools(parseToolsRequest(req, limits), EMBEDDED), listDenial),
     filterList: (req) => total(() => decisions.filterList(parseListRequest(req, limits), EMBEDDED), listDenial),
     async close() {
       await store.onApplicationShutdown();

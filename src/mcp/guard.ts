@@ -348,6 +348,3 @@ export function guardLists(target: GuardableServer, decider: Decider, serverId: 
   (server as { setRequestHandler: unknown }).setRequestHandler = wrapped;
   guarded.add(server);
 }
-
-/** @deprecated Use guardLists, which filters resources/list and prompts/list too. */
-export const guardToolList = guardLists;
