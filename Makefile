@@ -15,7 +15,8 @@ NODE_STAMP    := node_modules/.installed
 VENV          := .venv
 PY_STAMP      := $(VENV)/.installed
 
-PG_BIN        := /usr/lib/postgresql/15/bin
+# Where the PostgreSQL binaries are: TOOLGATE_PG_BIN as the tests read it, else Debian's postgresql-15.
+PG_BIN        := $(or $(TOOLGATE_PG_BIN),/usr/lib/postgresql/15/bin)
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: bench-tools parity python-setup python-test postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
@@ -24,8 +25,12 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup: $(NODE_STAMP) tools python-setup postgres
 
 # The multi-replica test starts its own PostgreSQL cluster from these binaries (Debian's postgresql-15).
+# With TOOLGATE_PG_BIN set, those binaries are used as given: installing Debian's would not put them there.
 postgres:
-	@if [ ! -x $(PG_BIN)/postgres ]; then \
+	@if [ -x "$(PG_BIN)/postgres" ]; then :; \
+	elif [ -n "$(TOOLGATE_PG_BIN)" ]; then \
+	  echo "TOOLGATE_PG_BIN=$(TOOLGATE_PG_BIN) has no executable postgres" >&2; exit 1; \
+	else \
 	  echo "installing PostgreSQL 15 (Debian package postgresql-15) for the multi-replica test"; \
 	  $(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql-15; \
 	fi

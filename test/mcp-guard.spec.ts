@@ -207,7 +207,7 @@ describe.each(['http', 'embedded'] as const)('MCP guard with the official SDK cl
       expect((await erin.listResources()).resources).toEqual([]);
       expect((await erin.listPrompts()).prompts).toEqual([]);
       const raw = await rpc(mcp.url, await token({ sub: 'alice', roles: ['support_agent'] }), { jsonrpc: '2.0', id: 3, method: 'resources/list' });
-      expect(raw.json.result?._meta).toEqual({ cacheScope: 'private' });
+      expect(raw.json.result?.cacheScope).toBe('private');
     } finally {
       await alice.close();
       await erin.close();

@@ -24,7 +24,7 @@ export class SecureFetchError extends Error {
  * normalised IPv4 spellings (`127.1`, `2130706433`) to dotted quads, so only the
  * canonical forms need matching.
  */
-export function isLoopbackHost(hostname: string): boolean {
+function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase();
   return h === 'localhost' || h === '[::1]' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

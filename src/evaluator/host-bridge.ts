@@ -145,7 +145,7 @@ class RegoTextParser {
  * `set()`) and non-string object keys. With `exactIntegers`, integers beyond
  * 2^53 come back as BigInt.
  */
-export function parseRegoText(text: string, exactIntegers = false): unknown {
+function parseRegoText(text: string, exactIntegers = false): unknown {
   if (exactIntegers && /\d{16}/.test(text)) return new RegoTextParser(text, true).parse();
   try {
     return JSON.parse(text) as unknown;
@@ -154,20 +154,35 @@ export function parseRegoText(text: string, exactIntegers = false): unknown {
   }
 }
 
-function containsSet(v: unknown): boolean {
-  if (v instanceof RegoSet) return true;
-  if (Array.isArray(v)) return v.some(containsSet);
-  if (v !== null && typeof v === 'object') return Object.values(v).some(containsSet);
-  return false;
+/**
+ * What JSON.stringify cannot print in a host result: a set (which needs the
+ * Rego value parser), else an exact (BigInt) integer; undefined for plain JSON.
+ */
+function unprintable(v: unknown): 'set' | 'bigint' | undefined {
+  if (v instanceof RegoSet) return 'set';
+  if (typeof v === 'bigint') return 'bigint';
+  if (v === null || typeof v !== 'object') return undefined;
+  let found: 'bigint' | undefined;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const u = unprintable(x);
+    if (u === 'set') return 'set';
+    found ??= u;
+  }
+  return found;
 }
 
-/** Rego text for a host result; sets print as `{…}` / `set()`. */
-export function toRegoText(v: unknown): string {
+/**
+ * Rego text for a host result: JSON.stringify's text (undefined fields left
+ * out, undefined elements null), with sets as `{…}` / `set()` and BigInts as
+ * their exact digits. Without sets it is JSON, so nanosecond times and byte
+ * counts beyond 2^53 reach the policy exact.
+ */
+function toRegoText(v: unknown): string {
   if (v instanceof RegoSet) return v.length === 0 ? 'set()' : `{${v.map(toRegoText).join(',')}}`;
-  if (Array.isArray(v)) return `[${v.map(toRegoText).join(',')}]`;
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : toRegoText(x))).join(',')}]`;
   if (typeof v === 'bigint') return v.toString();
   if (v !== null && typeof v === 'object') {
-    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${toRegoText(x)}`).join(',')}}`;
+    return `{${Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}:${toRegoText(x)}`).join(',')}}`;
   }
   const s = JSON.stringify(v);
   if (s === undefined) throw new TypeError('host builtin returned a value with no Rego form');
@@ -246,9 +261,9 @@ export function withHostBridge<T>(
         }
         const result = host[name](...args);
         if (result === undefined) return 0;
-        if (result instanceof ArrayBuffer) return loadText(exports, memory, new Uint8Array(result), 'json');
-        if (containsSet(result)) return loadText(exports, memory, encoder.encode(toRegoText(result)), 'value');
-        return loadText(exports, memory, encoder.encode(JSON.stringify(result)), 'json');
+        const kind = unprintable(result);
+        if (kind === undefined) return loadText(exports, memory, encoder.encode(JSON.stringify(result)), 'json');
+        return loadText(exports, memory, encoder.encode(toRegoText(result)), kind === 'set' ? 'value' : 'json');
       };
     }
     const instance = new Real(module, imports);

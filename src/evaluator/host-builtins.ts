@@ -54,7 +54,7 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** Parses RFC 3339 into exact nanoseconds; undefined when malformed or outside int64 (OPA: error -> undefined). */
-export function parseRfc3339NsExact(value: unknown): bigint | undefined {
+function parseRfc3339NsExact(value: unknown): bigint | undefined {
   if (typeof value !== 'string') return undefined;
   const m = RFC3339.exec(value);
   if (!m) return undefined;
@@ -63,18 +63,6 @@ export function parseRfc3339NsExact(value: unknown): bigint | undefined {
   const frac = m[7] ? BigInt((m[7].slice(1) + '000000000').slice(0, 9)) : 0n;
   const ns = BigInt(ms) * 1_000_000n + frac;
   return ns < INT64_MIN || ns > INT64_MAX ? undefined : ns;
-}
-
-/**
- * A result the SDK hands to wasm as JSON text as-is, so integers beyond 2^53
- * (nanosecond times, byte counts) arrive exact. The SDK passes an ArrayBuffer
- * result through to opa_json_parse without JSON.stringify.
- */
-export function exactJson(value: unknown): ArrayBuffer {
-  const text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v.toString()}` : v));
-  const raw = text.replace(/"\\u0000big:(-?\d+)"/g, '$1');
-  const bytes = new TextEncoder().encode(raw);
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 function str(v: unknown): string {
@@ -106,11 +94,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
     return goSprintf(str(format), args);
   },
   // Exact: the decision time is whole milliseconds, and ms × 10^6 is beyond 2^53.
-  'time.now_ns': (ctx) => exactJson(BigInt(Math.round(ctx.nowNs / 1e6)) * 1_000_000n),
-  'time.parse_rfc3339_ns': (_ctx, s) => {
-    const ns = parseRfc3339NsExact(s);
-    return ns === undefined ? undefined : exactJson(ns);
-  },
+  'time.now_ns': (ctx) => BigInt(Math.round(ctx.nowNs / 1e6)) * 1_000_000n,
+  'time.parse_rfc3339_ns': (_ctx, s) => parseRfc3339NsExact(s),
   'crypto.md5': digest('md5'),
   'crypto.sha1': digest('sha1'),
   'crypto.sha256': digest('sha256'),
@@ -134,24 +119,24 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'time.date': (_ctx, x) => timeDate(x),
   'time.clock': (_ctx, x) => timeClock(x),
   'time.weekday': (_ctx, x) => timeWeekday(x),
-  'time.add_date': (_ctx, ns, y, m, d) => exactJson(timeAddDate(ns, y, m, d)),
+  'time.add_date': (_ctx, ns, y, m, d) => timeAddDate(ns, y, m, d),
   'time.format': (_ctx, x) => timeFormat(x),
-  'time.parse_ns': (_ctx, layout, value) => exactJson(timeParseNs(layout, value)),
+  'time.parse_ns': (_ctx, layout, value) => timeParseNs(layout, value),
   'time.diff': (_ctx, a, b) => timeDiff(a, b),
   'crypto.hmac.md5': (_ctx, x, k) => hmac('md5')(x, k),
   'crypto.hmac.sha1': (_ctx, x, k) => hmac('sha1')(x, k),
   'crypto.hmac.sha256': (_ctx, x, k) => hmac('sha256')(x, k),
   'crypto.hmac.sha512': (_ctx, x, k) => hmac('sha512')(x, k),
   'crypto.hmac.equal': (_ctx, a, b) => hmacEqual(a, b),
-  'crypto.x509.parse_certificates': (_ctx, c) => exactJson(x509ParseCertificates(c)),
-  'crypto.x509.parse_and_verify_certificates': (ctx, c) => exactJson(x509ParseAndVerify(c, ctx.nowNs)),
+  'crypto.x509.parse_certificates': (_ctx, c) => x509ParseCertificates(c),
+  'crypto.x509.parse_and_verify_certificates': (ctx, c) => x509ParseAndVerify(c, ctx.nowNs),
   'crypto.x509.parse_and_verify_certificates_with_options': (ctx, c, o) => {
     const [ok, certs] = x509ParseAndVerify(c, ctx.nowNs, verifyOptionsFrom(o));
     // OPA returns Go's certificates here, without the URIStrings it adds elsewhere.
-    return exactJson([ok, certs.map(({ URIStrings: _u, ...rest }) => rest)]);
+    return [ok, certs.map(({ URIStrings: _u, ...rest }) => rest)];
   },
-  'crypto.x509.parse_certificate_request': (_ctx, c) => exactJson(x509ParseCertificateRequest(c)),
-  'crypto.x509.parse_keypair': (_ctx, c, k) => exactJson(x509ParseKeypair(c, k)),
+  'crypto.x509.parse_certificate_request': (_ctx, c) => x509ParseCertificateRequest(c),
+  'crypto.x509.parse_keypair': (_ctx, c, k) => x509ParseKeypair(c, k),
   'crypto.x509.parse_rsa_private_key': (_ctx, k) => x509ParseRsaPrivateKey(k),
   'crypto.parse_private_keys': (_ctx, k) => parsePrivateKeys(k),
   'io.jwt.decode': (_ctx, t) => jwtDecode(t),
@@ -167,8 +152,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   ...Object.fromEntries(['HS256', 'HS384', 'HS512'].map((alg) => [`io.jwt.verify_${alg.toLowerCase()}`, (_ctx: EvalContext, t: unknown, k: unknown) => jwtVerifyHmac(alg)(t, k)])),
   'semver.is_valid': (_ctx, v) => semverIsValid(v),
   'semver.compare': (_ctx, a, b) => semverCompare(a, b),
-  'units.parse': (_ctx, v) => exactJson(unitsParse(v)),
-  'units.parse_bytes': (_ctx, v) => exactJson(unitsParseBytes(v)),
+  'units.parse': (_ctx, v) => unitsParse(v),
+  'units.parse_bytes': (_ctx, v) => unitsParseBytes(v),
   'graphql.parse_query': (_ctx, q) => graphqlParseQuery(q),
   'graphql.parse_schema': (_ctx, v) => graphqlParseSchema(v),
   'graphql.parse': (_ctx, q, v) => graphqlParse(q, v),
@@ -177,10 +162,7 @@ export const HOST_BUILTINS: Readonly<Record<string, HostFn>> = {
   'graphql.schema_is_valid': (_ctx, v) => graphqlSchemaIsValid(v),
   'uri.parse': (_ctx, v) => uriParse(v),
   'uri.is_valid': (_ctx, v) => uriIsValid(v),
-  'uuid.parse': (_ctx, v) => {
-    const r = uuidParse(v);
-    return r === undefined ? undefined : exactJson(r);
-  },
+  'uuid.parse': (_ctx, v) => uuidParse(v),
   'net.cidr_is_valid': (_ctx, v) => cidrIsValid(v),
   'net.cidr_expand': (_ctx, v) => cidrExpand(v),
   'net.cidr_merge': (_ctx, v) => cidrMerge(v),

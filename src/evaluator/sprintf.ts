@@ -9,7 +9,7 @@
 import { isRegoSet } from './host-bridge.js';
 
 /** Formats a value the way OPA's `%v` prints an AST term. */
-export function regoString(v: unknown, top = true): string {
+function regoString(v: unknown, top = true): string {
   if (typeof v === 'string') return top ? v : JSON.stringify(v);
   if (v === null) return 'null';
   if (isRegoSet(v)) return v.length === 0 ? 'set()' : `{${v.map((x) => regoString(x, false)).join(', ')}}`;

@@ -13,13 +13,6 @@ export interface GuardDecisionRequest {
   completion?: { ref: { type: string; name?: string; uri?: string }; argument: { name: string; value: string }; context?: { arguments?: Record<string, unknown> } };
 }
 
-/** A tools/list filtering request as the MCP guard makes it. */
-export interface GuardToolsRequest {
-  token: string;
-  server: string;
-  tools: { name: string; annotations?: Record<string, unknown> }[];
-}
-
 /** A list filtering request (`POST /v1/decisions/list`): items carry `name` (tools, prompts) or `uri` (resources). */
 export interface GuardListRequest {
   token: string;
@@ -43,7 +36,6 @@ export interface GuardAuthenticateRequest {
  */
 export interface Decider {
   decide(req: GuardDecisionRequest): Promise<DecisionResult>;
-  filterTools(req: GuardToolsRequest): Promise<ToolsResult>;
   filterList(req: GuardListRequest): Promise<ToolsResult>;
   authenticate(req: GuardAuthenticateRequest): Promise<DecisionResult>;
   close?(): Promise<void>;
@@ -146,10 +138,6 @@ export class HttpDecider implements Decider {
 
   authenticate(req: GuardAuthenticateRequest): Promise<DecisionResult> {
     return this.decision('/v1/decisions/authenticate', req);
-  }
-
-  filterTools(req: GuardToolsRequest): Promise<ToolsResult> {
-    return this.list('/v1/decisions/tools', req);
   }
 
   filterList(req: GuardListRequest): Promise<ToolsResult> {

@@ -1,9 +1,9 @@
 import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import type { ToolgateConfig } from '../config/config.schema.js';
-import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from '../decision/decision-request.js';
+import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest } from '../decision/decision-request.js';
 import type { Caller } from '../token/caller-auth.guard.js';
-import { DecisionService, type DecisionResult, type ToolsResult } from '../decision/decision.service.js';
+import { DecisionService, type DecisionResult } from '../decision/decision.service.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import { RevocationService } from '../token/revocation.service.js';
@@ -22,21 +22,19 @@ export function denialForThrown(e: unknown): DecisionResult {
   return denial('toolgate_unavailable', 503, `toolgate failed: ${describeThrown(e)}`);
 }
 
-async function total(run: () => Promise<DecisionResult>): Promise<DecisionResult> {
+/** Runs one engine call as a total function: a throw becomes `deny` of its denial. */
+async function total<T>(run: () => Promise<T>, deny: (d: DecisionResult) => T): Promise<T> {
   try {
     return await run();
   } catch (e) {
-    return denialForThrown(e);
+    return deny(denialForThrown(e));
   }
 }
 
-async function totalList(run: () => Promise<ToolsResult>): Promise<ToolsResult> {
-  try {
-    return await run();
-  } catch (e) {
-    return listDenial(denialForThrown(e));
-  }
-}
+const asIs = (d: DecisionResult): DecisionResult => d;
+
+/** The caller the decision log names for the embedded engine; unauthenticated, so it may not assert claims. */
+const EMBEDDED: Caller = Object.freeze({ subject: 'embedded' });
 
 /**
  * The toolgate engine inside the MCP server's own process: the same
@@ -46,9 +44,6 @@ async function totalList(run: () => Promise<ToolsResult>): Promise<ToolsResult> 
  * it never throws into the MCP server: errors become denies with the codes
  * the HTTP API would give.
  */
-/** The caller the decision log names for the embedded engine; unauthenticated, so it may not assert claims. */
-const EMBEDDED: Caller = Object.freeze({ subject: 'embedded' });
-
 export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Decider & { store: PolicyStore; revocations: RevocationService }> {
   const metrics = new MetricsService();
   const store = new PolicyStore(config);
@@ -62,10 +57,9 @@ export async function createEmbeddedDecider(config: ToolgateConfig): Promise<Dec
   return {
     store,
     revocations,
-    decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), EMBEDDED)),
-    authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), EMBEDDED)),
-    filterTools: (req) => totalList(() => decisions.filterTools(parseToolsRequest(req, limits), EMBEDDED)),
-    filterList: (req) => totalList(() => decisions.filterList(parseListRequest(req, limits), EMBEDDED)),
+    decide: (req) => total(() => decisions.decide(parseDecisionRequest(req, limits), EMBEDDED), asIs),
+    authenticate: (req) => total(() => decisions.authenticate(parseAuthenticateRequest(req, limits), EMBEDDED), asIs),
+    filterList: (req) => total(() => decisions.filterList(parseListRequest(req, limits), EMBEDDED), listDenial),
     async close() {
       await store.onApplicationShutdown();
       await revocations.onApplicationShutdown();

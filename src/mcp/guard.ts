@@ -33,8 +33,15 @@ export interface GuardAuthInfo {
 
 type Message = { id?: unknown; method: string; params?: Record<string, unknown> };
 
-/** The MCP methods the guard decides before any handler runs. */
-export const DECIDED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete'];
+/**
+ * The MCP methods the guard decides before any handler runs. A
+ * resources/subscribe is decided as a read of its URI: the updates it
+ * subscribes to tell the caller what the resource holds.
+ */
+export const DECIDED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'resources/subscribe', 'prompts/get', 'completion/complete'];
+
+/** The first MCP revision whose results carry `resultType` (servers MUST send it). */
+const RESULT_TYPE_FROM = '2026-07-28';
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
@@ -44,8 +51,23 @@ function rpcError(res: ServerResponse, status: number, id: unknown, code: number
   json(res, status, { jsonrpc: '2.0', id: id ?? null, error: data === undefined ? { code, message } : { code, message, data } }, headers);
 }
 
+/** The most resources one subscriptions/listen may name: each is one decision. */
+const MAX_LISTENED = 64;
+
+/**
+ * The resources a subscriptions/listen (MCP 2026-07-28, which replaced
+ * resources/subscribe with it) subscribes to, as the client sent them;
+ * undefined when it names none (list-changed notifications only).
+ */
+function listened(m: Message): unknown[] | undefined {
+  if (m.method !== 'subscriptions/listen') return undefined;
+  const uris = objectOr(objectOr(m.params)?.notifications)?.resourceSubscriptions;
+  return uris === undefined ? undefined : Array.isArray(uris) ? uris : [uris];
+}
+
 function isDecided(m: unknown): m is Message {
-  return !!m && typeof m === 'object' && DECIDED_METHODS.includes((m as { method?: unknown }).method as string);
+  if (!m || typeof m !== 'object') return false;
+  return DECIDED_METHODS.includes((m as Message).method) || listened(m as Message) !== undefined;
 }
 
 function objectOr(v: unknown): Record<string, unknown> | undefined {
@@ -64,6 +86,7 @@ export function decisionRequestFor(m: Message, token: string, server: string): G
     case 'tools/call':
       return { ...base, action: 'call', tool: { name: p.name as string, arguments: p.arguments as Record<string, unknown> } };
     case 'resources/read':
+    case 'resources/subscribe':
       return { ...base, action: 'read_resource', resource: { uri: p.uri as string } };
     case 'prompts/get':
       return { ...base, action: 'get_prompt', prompt: { name: p.name as string, arguments: p.arguments as Record<string, unknown> } };
@@ -85,6 +108,13 @@ export function decisionRequestFor(m: Message, token: string, server: string): G
   }
 }
 
+/** Every decision one decided message needs: one per resource of a subscriptions/listen, else one. */
+function decisionRequestsFor(m: Message, token: string, server: string): GuardDecisionRequest[] {
+  const uris = listened(m);
+  if (!uris) return [decisionRequestFor(m, token, server)];
+  return uris.map((uri) => ({ token, server, action: 'read_resource', resource: { uri: uri as string } }));
+}
+
 /**
  * Answers a deny for one decided message. A token problem or missing scope
  * goes out at the HTTP level with toolgate's status and WWW-Authenticate (so
@@ -95,11 +125,13 @@ export function decisionRequestFor(m: Message, token: string, server: string): G
  * an unknown prompt or argument) whose data carries toolgate's code, the
  * decision id and the reasons.
  */
-function answerDeny(res: ServerResponse, m: Message, d: DecisionResult): void {
+function answerDeny(res: ServerResponse, m: Message, d: DecisionResult, modern: boolean): void {
   const why = `Denied by policy (decision ${d.decision_id}): ${d.reasons.join('; ')}`;
   if (d.code === 'policy_denied' || d.code === 'policy_error') {
     if (m.method === 'tools/call') {
-      json(res, 200, { jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: why }], isError: true } });
+      // Only to 2026-07-28+ clients, as the SDKs' own 2025-era codecs never stamp it.
+      const result = { content: [{ type: 'text', text: why }], isError: true, ...(modern ? { resultType: 'complete' } : {}) };
+      json(res, 200, { jsonrpc: '2.0', id: m.id, result });
     } else {
       const data = { code: d.code, decision_id: d.decision_id, reasons: d.reasons };
       rpcError(res, 200, m.id, d.code === 'policy_denied' ? -32602 : -32603, why, data);
@@ -112,13 +144,27 @@ function answerDeny(res: ServerResponse, m: Message, d: DecisionResult): void {
 }
 
 /**
+ * Whether a message speaks MCP 2026-07-28 or later, whose results carry
+ * `resultType`: the version in its `_meta`, else the MCP-Protocol-Version
+ * header (headerMismatch has already refused the two disagreeing).
+ */
+function speaksModern(req: IncomingMessage, m: Message): boolean {
+  const meta = objectOr(objectOr(m.params)?._meta);
+  const fromBody = meta?.['io.modelcontextprotocol/protocolVersion'];
+  const header = req.headers['mcp-protocol-version'];
+  const version = typeof fromBody === 'string' ? fromBody : typeof header === 'string' ? header : '';
+  return /^\d{4}-\d{2}-\d{2}$/.test(version) && version >= RESULT_TYPE_FROM;
+}
+
+/**
  * HTTP-level guard for an MCP server on Streamable HTTP. Call `handle` before
  * the transport with the parsed JSON body: it serves the RFC 9728 document,
  * refuses a POST without a parsed body (the SDK would read the raw stream and
  * run it undecided), refuses Mcp-Method/Mcp-Name headers that disagree with
  * the body (MCP 2026-07-28 HeaderMismatch), refuses batches carrying a
- * decided method, decides every tools/call, resources/read, prompts/get and
- * completion/complete before any handler runs, authenticates everything else,
+ * decided method, decides every tools/call, resources/read, resources/subscribe,
+ * prompts/get and completion/complete, and each resource a subscriptions/listen
+ * names, before any handler runs, authenticates everything else,
  * and sets `req.auth` for the SDK. Returns true when it has answered the
  * request itself.
  */
@@ -155,12 +201,23 @@ export function createMcpGuard(opts: McpGuardOptions) {
         decided = calls[0];
       }
       if (decided) {
-        const d = await opts.decider.decide(decisionRequestFor(decided, token, opts.serverId));
-        if (!d.allow) {
-          answerDeny(res, decided, d);
+        const requests = decisionRequestsFor(decided, token, opts.serverId);
+        if (requests.length > MAX_LISTENED) {
+          rpcError(res, 400, decided.id, -32602, `subscriptions/listen may name at most ${MAX_LISTENED} resources`);
           return true;
         }
-        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: d.decision_id, revision: d.revision } };
+        const ids: string[] = [];
+        let revision: string | null = null;
+        for (const request of requests) {
+          const d = await opts.decider.decide(request);
+          if (!d.allow) {
+            answerDeny(res, decided, d, speaksModern(req, decided));
+            return true;
+          }
+          ids.push(d.decision_id);
+          revision = d.revision;
+        }
+        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
         return false;
       }
       // Every other request is authenticated too: sessions are never authentication.
@@ -176,12 +233,24 @@ export function createMcpGuard(opts: McpGuardOptions) {
   };
 }
 
-/** The list methods the guard filters, the result field holding the items, and the kind toolgate evaluates. */
+/**
+ * The list methods the guard filters, the result field holding the items,
+ * the kind toolgate evaluates and the item's id field. A resource template
+ * is decided as a resource whose URI is the template's literal part before
+ * its first `{` (how the policy looks up a template's completions).
+ */
 const LISTS = [
   { method: 'tools/list', field: 'tools', kind: 'tool', id: 'name' },
   { method: 'resources/list', field: 'resources', kind: 'resource', id: 'uri' },
+  { method: 'resources/templates/list', field: 'resourceTemplates', kind: 'resource', id: 'uriTemplate' },
   { method: 'prompts/list', field: 'prompts', kind: 'prompt', id: 'name' },
 ] as const;
+
+/** The id toolgate decides on for one list item: a template's literal part, else the id as is. */
+function listedId(l: ListSpec, item: Record<string, unknown>): string {
+  const id = item[l.id] as string;
+  return l.id === 'uriTemplate' && typeof id === 'string' ? id.split('{')[0] : id;
+}
 
 type ListSpec = (typeof LISTS)[number];
 type Handler = (request: unknown, extra: unknown) => unknown;
@@ -223,21 +292,24 @@ function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: s
   return async (request, extra) => {
     const all = objectOr(await original(request, extra)) ?? {};
     const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
+    const idField = l.kind === 'resource' ? 'uri' : 'name';
     const t = await decider.filterList({
       token: tokenOf(extra),
       server: serverId,
       kind: l.kind,
-      items: items.map((x) => ({ [l.id]: x[l.id] as string, ...(l.kind === 'prompt' ? {} : { annotations: x.annotations as Record<string, unknown> | undefined }) })),
+      items: items.map((x) => ({ [idField]: listedId(l, x), ...(l.kind === 'prompt' ? {} : { annotations: x.annotations as Record<string, unknown> | undefined }) })),
     });
     const allowed = new Set(t.allowed);
-    // Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
-    return { ...all, [l.field]: items.filter((x) => allowed.has(x[l.id] as string)), _meta: { ...objectOr(all._meta), cacheScope: 'private' } };
+    // Per-caller lists must not be shared by caches: MCP 2026-07-28's cacheScope
+    // is a field of the result itself (CacheableResult), not of its _meta.
+    return { ...all, [l.field]: items.filter((x) => allowed.has(listedId(l, x))), cacheScope: 'private' };
   };
 }
 
 /**
- * Filters tools/list, resources/list and prompts/list per caller through
- * toolgate (action "list" with kind tool, resource or prompt). Works with an
+ * Filters tools/list, resources/list, resources/templates/list and
+ * prompts/list per caller through toolgate (action "list" with kind tool,
+ * resource or prompt). Works with an
  * McpServer of `@modelcontextprotocol/sdk` 1.x or `@modelcontextprotocol/server`
  * 2.x, or with their low-level `Server`.
  *
@@ -276,6 +348,3 @@ export function guardLists(target: GuardableServer, decider: Decider, serverId: 
   (server as { setRequestHandler: unknown }).setRequestHandler = wrapped;
   guarded.add(server);
 }
-
-/** @deprecated Use guardLists, which filters resources/list and prompts/list too. */
-export const guardToolList = guardLists;

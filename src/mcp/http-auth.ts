@@ -6,7 +6,6 @@
  * light `toolgate/mcp` entry stays light); this module only adapts them.
  */
 import { stripBearer } from '../common/bearer.js';
-import { resourceMetadataPath, resourceMetadataUrl } from '../common/resource-metadata.js';
 
 const BEARER = /^Bearer\s+/i;
 
@@ -20,10 +19,5 @@ export function bearerToken(header: string | undefined): string {
   return header && BEARER.test(header) ? stripBearer(header) : '';
 }
 
-/** The path of a resource's protected resource metadata (RFC 9728 §3.1), e.g. `/.well-known/oauth-protected-resource/mcp`. */
-export const protectedResourceMetadataPath = resourceMetadataPath;
-
-/** The absolute URL of a resource's protected resource metadata (RFC 9728 §3.1). */
-export function protectedResourceMetadataUrl(resource: string): string {
-  return resourceMetadataUrl(resource);
-}
+/** Where RFC 9728 §3.1 puts a resource's metadata: the path (e.g. `/.well-known/oauth-protected-resource/mcp`) and the absolute URL. */
+export { resourceMetadataPath as protectedResourceMetadataPath, resourceMetadataUrl as protectedResourceMetadataUrl } from '../common/resource-metadata.js';

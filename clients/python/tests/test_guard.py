@@ -16,7 +16,8 @@ from mcp.shared.exceptions import MCPError
 
 from conftest import Served, Toolgate, connect, free_port
 from toolgate_guard import HttpDecider, ToolgateGuard
-from toolgate_guard.sdk_middleware import SCOPE_KEY, GuardMark
+from toolgate_guard.messages import LISTS
+from toolgate_guard.sdk_middleware import SCOPE_KEY, GuardMark, ListFilter
 
 pytestmark = pytest.mark.anyio
 
@@ -249,3 +250,59 @@ async def test_the_sdk_middleware_refuses_what_the_asgi_guard_did_not_decide(
         assert len(example.ran) == before
     finally:
         served.stop()
+
+
+async def test_resources_subscribe_is_decided_like_a_read_of_its_uri(example: ModuleType, mcp_url: str, alice: str) -> None:
+    before = len(example.ran)
+    res = await post(mcp_url, {"jsonrpc": "2.0", "id": 8, "method": "resources/subscribe", "params": {"uri": "docs://internal/salaries"}}, alice)
+    error = res.json()["error"]
+    assert error["code"] == -32602 and error["data"]["code"] == "policy_denied"
+    assert "not in the catalog" in error["message"]
+    assert len(example.ran) == before
+
+
+async def test_resource_templates_are_filtered_per_caller_on_their_literal_part(toolgate: Toolgate) -> None:
+    # The SDK middleware's filter against the real toolgate, on a templates/list result.
+    listed = {
+        "resourceTemplates": [
+            {"uriTemplate": "invoices://{invoice_id}", "name": "invoices"},
+            {"uriTemplate": "docs://internal/{name}", "name": "internal"},
+            {"uriTemplate": "docs://handbook/refunds{?lang}", "name": "handbook"},
+        ]
+    }
+    spec = LISTS["resources/templates/list"]
+    decider = HttpDecider(toolgate.url)
+
+    async def visible(token: str) -> list[str]:
+        result = await ListFilter(decider, "demo")._filtered(spec, token, listed)
+        assert isinstance(result, dict) and result["cacheScope"] == "private"
+        return sorted(t["uriTemplate"] for t in result["resourceTemplates"])
+
+    mallory = toolgate.token("mallory", roles="finance", scope="invoices:read")
+    assert await visible(mallory) == ["docs://handbook/refunds{?lang}", "invoices://{invoice_id}"]
+    assert await visible(toolgate.token("alice", roles="support_agent")) == ["docs://handbook/refunds{?lang}"]
+    assert await visible(toolgate.token("erin", roles="engineer")) == []
+
+
+async def test_a_filtered_list_carries_cache_scope_at_the_top_level_of_its_result(mcp_url: str, alice: str) -> None:
+    meta = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+    res = await post(mcp_url, {"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": meta}}, alice, mcp_protocol_version=MODERN, mcp_method="tools/list")
+    result = res.json()["result"]
+    assert result["cacheScope"] == "private"
+    assert "cacheScope" not in result.get("_meta", {})
+    assert sorted(t["name"] for t in result["tools"]) == ["invoices.read", "refunds.create"]
+
+
+async def test_subscriptions_listen_is_decided_for_each_resource_it_names(example: ModuleType, mcp_url: str, alice: str) -> None:
+    def listen(id_: int, uris: object) -> dict[str, Any]:
+        notifications = {"resourcesListChanged": True, "resourceSubscriptions": uris}
+        return {"jsonrpc": "2.0", "id": id_, "method": "subscriptions/listen", "params": {"notifications": notifications}}
+
+    before = len(example.ran)
+    res = await post(mcp_url, listen(10, ["docs://handbook/refunds", "docs://internal/salaries"]), alice)
+    error = res.json()["error"]
+    assert error["code"] == -32602 and error["data"]["code"] == "policy_denied"
+    assert 'docs://internal/salaries" is not in the catalog' in error["message"]
+    too_many = await post(mcp_url, listen(11, ["docs://handbook/refunds"] * 65), alice)
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == -32602
+    assert len(example.ran) == before

@@ -223,7 +223,7 @@ function truthy(v: unknown): boolean {
 }
 
 /** Go's %v of the values OPA passes to text/template. */
-export function goValue(v: unknown): string {
+function goValue(v: unknown): string {
   if (v === MISSING) return '<undefined>';
   if (v === null || v === undefined) return '<nil>';
   if (typeof v === 'string') return v;

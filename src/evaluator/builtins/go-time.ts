@@ -42,7 +42,7 @@ const lower = (c: string | undefined) => c !== undefined && c >= 'a' && c <= 'z'
 const digit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
 
 /** Splits a layout into literals and elements, the way Go's nextStdChunk does. */
-export function tokenize(layout: string): Chunk[] {
+function tokenize(layout: string): Chunk[] {
   const out: Chunk[] = [];
   let lit = '';
   const push = (c: Chunk, len: number, i: number): number => {

@@ -22,7 +22,7 @@ export function base64urlEncodeNoPad(x: unknown): string {
 }
 
 /** Go's url.QueryEscape: everything but [A-Za-z0-9-_.~] escaped, space as "+". */
-export function queryEscape(s: string): string {
+function queryEscape(s: string): string {
   return encodeURIComponent(s)
     .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%20/g, '+');

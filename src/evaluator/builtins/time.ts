@@ -72,7 +72,8 @@ function partsIn(ns: number, tz: string): Parts {
     f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short', timeZoneName: 'short' });
     formatters.set(zone, f);
   }
-  const get = (type: string) => f!.formatToParts(new Date(ms)).find((p) => p.type === type)?.value ?? '0';
+  const parts = f.formatToParts(new Date(ms));
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '0';
   const p = { year: Number(get('year')), month: Number(get('month')), day: Number(get('day')), hour: Number(get('hour')), minute: Number(get('minute')), second: Number(get('second')) };
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   const offsetMin = Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 
 from .decider import Decision, HttpDecider
 from .headers import HEADER_MISMATCH, header_mismatch
-from .messages import DECIDED_METHODS, decision_request_for, is_decided
+from .messages import DECIDED_METHODS, MAX_LISTENED, decision_requests_for, is_decided
 from .sdk_middleware import SCOPE_KEY, GuardMark, ListFilter
 
 Scope = MutableMapping[str, Any]
@@ -251,11 +251,18 @@ class ToolgateGuard:
                 return
             decided = calls[0] if calls else None
         if decided is not None:
-            d = await self._decider.decide(decision_request_for(decided, token, self._server_id))
-            if not d.allow:
-                await _answer_deny(send, decided, d, _modern(headers, decided))
+            requests = decision_requests_for(decided, token, self._server_id)
+            if len(requests) > MAX_LISTENED:
+                await _rpc_error(send, 400, decided.get("id"), -32602, f"subscriptions/listen may name at most {MAX_LISTENED} resources")
                 return
-            scope[SCOPE_KEY] = GuardMark(token=token, decided=decided, decision_id=d.decision_id)
+            ids: list[str] = []
+            for request in requests:
+                d = await self._decider.decide(request)
+                if not d.allow:
+                    await _answer_deny(send, decided, d, _modern(headers, decided))
+                    return
+                ids.append(d.decision_id)
+            scope[SCOPE_KEY] = GuardMark(token=token, decided=decided, decision_id=",".join(ids))
         else:
             # Every other request is authenticated too: sessions are never authentication.
             a = await self._decider.authenticate(token, self._server_id)

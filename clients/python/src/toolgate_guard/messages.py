@@ -7,24 +7,61 @@ from typing import Any, Final, Literal
 
 ListKind = Literal["tool", "resource", "prompt"]
 
-DECIDED_METHODS: Final = ("tools/call", "resources/read", "prompts/get", "completion/complete")
-"""The MCP methods decided before any handler runs."""
+DECIDED_METHODS: Final = ("tools/call", "resources/read", "resources/subscribe", "prompts/get", "completion/complete")
+"""The MCP methods decided before any handler runs. A resources/subscribe is
+decided as a read of its URI: the updates tell what the resource holds."""
 
 LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
     # method: (result field, kind toolgate evaluates, the item's id field)
     "tools/list": ("tools", "tool", "name"),
     "resources/list": ("resources", "resource", "uri"),
+    # A template is decided as a resource: its literal part before the first "{" (listed_id).
+    "resources/templates/list": ("resourceTemplates", "resource", "uriTemplate"),
     "prompts/list": ("prompts", "prompt", "name"),
 }
 """The list methods filtered per caller."""
+
+
+def listed_id(id_field: str, item: dict[str, Any]) -> str:
+    """The id toolgate decides on for one list item: a resource template's
+    literal part before its first ``{`` (how the policy looks up a template's
+    completions), else the item's id as is. Same as the TypeScript guard."""
+    value = str(item[id_field])
+    return value.split("{", 1)[0] if id_field == "uriTemplate" else value
 
 
 def object_or_none(v: object) -> dict[str, Any] | None:
     return v if isinstance(v, dict) else None
 
 
+MAX_LISTENED: Final = 64
+"""The most resources one subscriptions/listen may name: each is one decision."""
+
+
+def listened(m: dict[str, Any]) -> list[Any] | None:
+    """The resources a subscriptions/listen (MCP 2026-07-28, which replaced
+    resources/subscribe with it) subscribes to, as the client sent them; None
+    when it names none (list-changed notifications only)."""
+    if m.get("method") != "subscriptions/listen":
+        return None
+    notifications = object_or_none((object_or_none(m.get("params")) or {}).get("notifications")) or {}
+    if "resourceSubscriptions" not in notifications:
+        return None
+    uris = notifications["resourceSubscriptions"]
+    return uris if isinstance(uris, list) else [uris]
+
+
 def is_decided(m: object) -> bool:
-    return isinstance(m, dict) and m.get("method") in DECIDED_METHODS
+    return isinstance(m, dict) and (m.get("method") in DECIDED_METHODS or listened(m) is not None)
+
+
+def decision_requests_for(m: dict[str, Any], token: str, server: str) -> list[dict[str, Any]]:
+    """Every decision one decided message needs: one per resource of a
+    subscriptions/listen, else one. Same as the TypeScript guard."""
+    uris = listened(m)
+    if uris is None:
+        return [decision_request_for(m, token, server)]
+    return [{"token": token, "server": server, "action": "read_resource", "resource": {"uri": u}} for u in uris]
 
 
 def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str, Any]:
@@ -41,7 +78,7 @@ def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str
         if "arguments" in p:
             tool["arguments"] = p["arguments"]
         return {**base, "action": "call", "tool": tool}
-    if method == "resources/read":
+    if method in ("resources/read", "resources/subscribe"):
         return {**base, "action": "read_resource", "resource": {"uri": p.get("uri")}}
     if method == "prompts/get":
         prompt = {"name": p.get("name")}
@@ -64,5 +101,5 @@ def decision_request_for(m: dict[str, Any], token: str, server: str) -> dict[str
 def subject_of(method: str, params: object) -> dict[str, Any]:
     """The part of a decided message a decision is about, for comparing what
     was decided with what the SDK is about to run."""
-    request = decision_request_for({"method": method, "params": params}, "", "")
-    return {k: v for k, v in request.items() if k not in ("token", "server")}
+    requests = decision_requests_for({"method": method, "params": params}, "", "")
+    return {"requests": [{k: v for k, v in r.items() if k not in ("token", "server")} for r in requests]}

@@ -9,8 +9,9 @@ SSE), and:
 - re-checks that a decided message is exactly the one the guard decided (same
   method, same tool/resource/prompt/completion and arguments), so a parser
   difference between the guard and the SDK cannot run something undecided;
-- filters ``tools/list``, ``resources/list`` and ``prompts/list`` results per
-  caller through toolgate, and marks them ``cacheScope: "private"``.
+- filters ``tools/list``, ``resources/list``, ``resources/templates/list`` and
+  ``prompts/list`` results per caller through toolgate, and marks them
+  ``cacheScope: "private"`` (a field of the result itself in MCP 2026-07-28).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .decider import HttpDecider
-from .messages import DECIDED_METHODS, LISTS, ListKind, subject_of
+from .messages import DECIDED_METHODS, LISTS, ListKind, listed_id, listened, subject_of
 
 SCOPE_KEY = "toolgate.guard"
 """Where the ASGI guard leaves its mark on the ASGI scope."""
@@ -69,7 +70,7 @@ class ListFilter:
             if ctx.request_id is None:
                 return None  # a notification that bypassed the guard: dropped
             raise MCPError(_INTERNAL_ERROR, "refused: the request did not pass through the toolgate guard")
-        if ctx.method in DECIDED_METHODS:
+        if ctx.method in DECIDED_METHODS or listened({"method": ctx.method, "params": dict(ctx.params or {})}) is not None:
             decided = mark.decided
             if (
                 decided is None
@@ -91,8 +92,9 @@ class ListFilter:
         raw = answer.get(field)
         entries = [x for x in raw if isinstance(x, dict) and isinstance(x.get(id_field), str)] if isinstance(raw, list) else []
         items: list[dict[str, Any]] = []
+        sent_field = "uri" if kind == "resource" else "name"
         for x in entries:
-            item: dict[str, Any] = {id_field: x[id_field]}
+            item: dict[str, Any] = {sent_field: listed_id(id_field, x)}
             if kind != "prompt" and isinstance(x.get("annotations"), dict):
                 item["annotations"] = x["annotations"]
             items.append(item)
@@ -100,4 +102,4 @@ class ListFilter:
         t = await self._decider.filter_list(token, self._server_id, kind, items)
         allowed = set(t.allowed)
         # Per-caller lists must not be shared by caches (MCP 2026-07-28: cacheScope "private").
-        return {**answer, field: [x for x in entries if x[id_field] in allowed], "cacheScope": "private"}
+        return {**answer, field: [x for x in entries if listed_id(id_field, x) in allowed], "cacheScope": "private"}
