@@ -88,7 +88,7 @@ describe("console sign-in against the demo authorization server (make demo)", ()
 
   it('make run: config/demo.yaml enables the console with pasted tokens, and demo-token mints read or admin tokens for it', async () => {
     const demo = loadConfigFile(path.join(ROOT, 'config/demo.yaml'));
-    expect(demo.console).toMatchObject({ enabled: true, reports_dir: 'build/reports' });
+    expect(demo.console).toMatchObject({ enabled: true, reports_dir: path.resolve('build/reports') });
     expect(demo.console.oauth).toBeUndefined();
     expect(demo.admin).toMatchObject({ issuer: DEMO_ISSUER, scope: 'toolgate:admin', read_scope: 'toolgate:read' });
 
