@@ -338,7 +338,9 @@ describe('console API: admin read API, scope split, static console', () => {
     let spa: string;
 
     beforeAll(async () => {
-      spa = await mkdtemp(path.join(os.tmpdir(), 'toolgate-spa-'));
+      // The SPA directory sits inside `dir`, next to a file a traversal would reach.
+      spa = path.join(dir, 'spa');
+      await mkdir(spa, { recursive: true });
       await writeFile(path.join(spa, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/console/app.js"></script>');
       await writeFile(path.join(spa, 'app.js'), 'console.log("console");');
       await writeFile(path.join(dir, 'outside.txt'), 'outside the root');
@@ -376,7 +378,7 @@ describe('console API: admin read API, scope split, static console', () => {
       expect(missing.status).toBe(404);
       expect(missing.body).toMatchObject({ code: 'not_found' });
       expect(missing.headers.get('content-security-policy')).toContain("default-src 'none'");
-      for (const p of ['/console/..%2foutside.txt', '/console/%2e%2e/%2e%2e/outside.txt', '/console/..%5coutside.txt', '/console/.%2e/x.txt']) {
+      for (const p of ['/console/..%2foutside.txt', '/console/%2e%2e/outside.txt', '/console/%2e%2e%2foutside.txt', '/console/..%5coutside.txt', '/console/.%2e/outside.txt', '/console/x/..%2f..%2foutside.txt']) {
         const t = await app.get(p);
         expect(t.text).not.toContain('outside the root');
         expect(t.status).toBe(404);
