@@ -311,13 +311,18 @@ describe('console API: admin read API, scope split, static console', () => {
       await writeFile(path.join(reports, 'replay-1.json'), JSON.stringify(replay));
       await writeFile(path.join(reports, 'privileges-1.json'), JSON.stringify({ kind: 'privileges', findings: [] }));
       await writeFile(path.join(reports, 'other.json'), '{"hello": 1}');
+      await writeFile(path.join(reports, 'privileges-by-name.json'), '{"findings": []}');
+      await writeFile(path.join(reports, 'replay-broken.json'), '{"not json');
       await writeFile(path.join(reports, 'notes.txt'), 'not a report');
       await writeFile(path.join(dir, 'secret.json'), '{"secret": true}');
       await symlink(path.join(dir, 'secret.json'), path.join(reports, 'link.json'));
 
       const list = (await read('/v1/admin/reports')).body as Json;
       const byName = Object.fromEntries((list.reports as Json[]).map((r) => [r.name, r]));
-      expect(Object.keys(byName).sort()).toEqual(['other.json', 'privileges-1.json', 'replay-1.json']);
+      expect(Object.keys(byName).sort()).toEqual(['other.json', 'privileges-1.json', 'privileges-by-name.json', 'replay-1.json', 'replay-broken.json']);
+      expect(byName['privileges-by-name.json'].kind).toBe('privileges');
+      expect(byName['replay-broken.json'].kind).toBe('unknown');
+      expect((await read('/v1/admin/reports/replay-broken.json')).status).toBe(404);
       expect(byName['replay-1.json']).toMatchObject({ kind: 'replay', bytes: JSON.stringify(replay).length, created_at: expect.any(String) });
       expect(byName['privileges-1.json'].kind).toBe('privileges');
       expect(byName['other.json'].kind).toBe('unknown');
