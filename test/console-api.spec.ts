@@ -425,6 +425,8 @@ describe('console API: admin read API, scope split, static console', () => {
       for (const p of ['/v1/admin/whoami', '/v1/admin/overview', '/v1/admin/decisions', '/v1/admin/decisions/{id}', '/v1/admin/revisions', '/v1/admin/revisions/diff', '/v1/admin/revisions/{content_hash}/sources', '/v1/admin/shadow', '/v1/admin/reports', '/v1/admin/reports/{name}', '/console/config.json']) {
         expect(doc.paths[p]?.get).toBeDefined();
       }
+      expect(doc.paths['/v1/admin/decisions'].get.responses['200'].content['application/json'].schema.properties.decisions.items.properties.subject).toBeDefined();
+      expect(doc.paths['/v1/admin/decisions'].get.parameters.map((x: Json) => x.name)).toEqual(expect.arrayContaining(['since', 'tool', 'subject', 'before']));
     });
   });
 
