@@ -228,11 +228,14 @@ function unusedTools(cat: CatalogView, ct: CatalogTally, subjects: Map<string, C
     if (holders === 0) continue;
     out.push({ server: t.server, tool: t.tool, roles: t.roles, scopes: t.scopes, holders, listed: ct.listed.get(toolKey(t.server, t.tool)) ?? 0 });
   }
-  return out;
+  return out.sort((a, b) => byName(a.server, b.server) || byName(a.tool, b.tool));
 }
 
+const byName = (a: string | null, b: string | null) => (a ?? '').localeCompare(b ?? '');
+
 function limitFindings(cat: CatalogView, ct: CatalogTally, minCalls: number): LimitFinding[] {
-  return cat.limits.map((l) => {
+  const order = [...cat.limits].sort((a, b) => byName(a.server, b.server) || byName(a.tool, b.tool) || byName(a.argument, b.argument) || byName(a.role, b.role));
+  return order.map((l) => {
     const seen = ct.limits.get(limitKey(l.server, l.tool, l.argument, l.role));
     const calls = seen?.calls ?? 0;
     const max = seen ? seen.max : null;
