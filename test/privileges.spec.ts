@@ -14,7 +14,8 @@ import type { ReplayReport } from '../src/replay/replay.js';
 import type { ActivePolicy } from '../src/policy-store/active-policy.js';
 import { startApp } from './support/app.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
-import { ROOT } from './support/policy-fixtures.js';
+import { policyWorkspace, ROOT } from './support/policy-fixtures.js';
+import { writeCandidateChange } from './support/replay-fixture.js';
 
 const RESOURCE = 'http://127.0.0.1:3997/mcp';
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -171,6 +172,27 @@ describe('toolgate privileges', () => {
     // Removing invoices.read would hide it from fresh-tool's list: withdrawn.
     expect(s.withdrawn).toEqual([{ why: expect.stringContaining('tool invoices.read on demo') as unknown as string, flips: 1 }]);
   });
+
+  it('replays each call at its recorded time when the policy reads the clock (no merging across times)', async () => {
+    const ws = await policyWorkspace();
+    try {
+      // Issue creation in project core is frozen from the 10th of release-bot's issues on.
+      const events = (await readFile(path.join(dir, 'live/decisions.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { timestamp: string; input?: { tool?: { name?: string } } });
+      const issues = events.filter((e) => e.input?.tool?.name === 'issues.create');
+      await writeCandidateChange(ws, Date.parse(issues[10].timestamp));
+      const timed = await loadReplayPolicy({ location: ws.policies, tests: ws.tests, out: path.join(dir, 'timed-build') });
+      const r = await analyzePrivileges({ policy: { ...timed, location: ws.policies }, source: fileSource(await expandLogPaths([logDir])) });
+      expect(r.evidence.time_ignored).toBe(false);
+      // Every recorded call is its own input now: support-desk's 24 refunds are no longer 6.
+      expect(r.evidence.distinct_inputs).toBeGreaterThanOrEqual(r.evidence.allowed_calls + r.evidence.drift);
+      // Issues recorded after the freeze are denied on replay: drift, not examined.
+      const bot = client(r, 'release-bot');
+      expect(bot.evidence.drift).toBe(issues.length - 10);
+      expect(bot.calls).toBe(24 - (issues.length - 10));
+    } finally {
+      await ws.cleanup();
+    }
+  }, 120_000);
 
   const cli = (args: string[]) =>
     promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT }).then(
