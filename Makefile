@@ -141,7 +141,7 @@ conformance: setup build
 clean:
 	rm -rf dist build coverage
 
-## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
+## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, privileges, shadow), written into BENCHMARKS.md
 bench: setup build
 	node dist/bench/in-process.js --write
 	node dist/bench/http.js --write
@@ -151,4 +151,5 @@ bench: setup build
 	node dist/bench/reload.js --write
 	node dist/bench/soak.js --write
 	node dist/bench/replay.js --write
+	node dist/bench/privileges.js --write
 	node dist/bench/shadow.js --write

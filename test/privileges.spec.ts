@@ -238,6 +238,7 @@ describe('toolgate privileges', () => {
   it('the CLI prints the table and HTML, honours --min-calls, and refuses bad usage', async () => {
     const table = await cli(['privileges', '--policy', bundle, '--logs', logDir]);
     expect(table.code).toBe(0);
+    if (process.env.TOOLGATE_PRINT_EXAMPLE) process.stderr.write(table.stdout);
     expect(table.stdout).toMatch(/support-desk .*scope invoices:read/);
     expect(table.stdout).toMatch(/fresh-tool .*insufficient evidence/);
     expect(table.stdout).toContain('never within 10% of the limit');

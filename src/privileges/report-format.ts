@@ -66,7 +66,7 @@ export function privilegeSections(r: PrivilegesReport): Section[] {
         ['allowed calls examined', e.allowed_calls],
         ['allowed list items examined', e.allowed_list_items],
         ['denied (not examined)', e.denied],
-        ['masked (examined on masked input)', e.masked],
+        ['masked (input masked before it was logged)', e.masked],
         ['drift (recorded allow, now denied; not examined)', e.drift],
         ['not replayable', e.not_replayable],
         ['unreadable lines', e.unreadable],
@@ -101,9 +101,9 @@ export function privilegeCaveats(r: PrivilegesReport): string[] {
   const out: string[] = [];
   if (e.masked) out.push(`${e.masked} evaluation(s) ran on masked input: a scope or role a masked field hid can look unneeded.`);
   if (e.not_replayable) out.push(`${e.not_replayable} event(s) are not replayable (erased input, token failures, refused authentications) and count for nothing.`);
-  if (e.drift) out.push(`${e.drift} recorded allow(s) are denied by this policy when replayed (another revision decided them): not examined.`);
+  if (e.drift) out.push(`${e.drift} recorded allow(s) are denied by this policy when replayed (another revision decided them, or masking changed the input): not examined.`);
   if (r.suggestion?.file) out.push(`Suggested data patch written to ${r.suggestion.file}; check it with toolgate replay <policy> --baseline <policy> --data-patch ${r.suggestion.file}.`);
-  out.push('Events a decision-log sink dropped never reached the log: see toolgate_decision_log_events{state="dropped"} for the period.');
+  out.push('Events a decision-log sink dropped never reached the log: see the toolgate_decision_log_events{state="dropped"} gauge of each instance.');
   return out;
 }
 
