@@ -50,6 +50,8 @@ describe('toolgate privileges', () => {
     const sign = (claims: Record<string, unknown>) => idp.sign({ aud: RESOURCE, exp: Math.floor(Date.now() / 1000) + 600, ...claims });
     const alice = await sign({ sub: 'alice', client_id: 'support-desk', roles: ['support_agent'], scope: 'refunds:write invoices:read' });
     const erin = await sign({ sub: 'erin', client_id: 'release-bot', roles: ['engineer'], scope: 'issues:write deploy:write', projects: ['core'] });
+    // dana's role is both claimed and implied by a scope (role:support): each alone is unneeded, not both.
+    const dana = await sign({ sub: 'dana', client_id: 'dual-desk', roles: ['support_agent'], scope: 'refunds:write role:support' });
     const fred = await sign({ sub: 'fred', client_id: 'fresh-tool', roles: ['finance'], scope: 'refunds:write invoices:read' });
     const call = async (token: string, name: string, args: Record<string, unknown>) => {
       const r = await app.post('/v1/decisions', { token, server: 'demo', tool: { name, arguments: args } });
@@ -68,6 +70,7 @@ describe('toolgate privileges', () => {
       // fresh-tool: 5 large refunds, and a list that shows invoices.read (which nobody calls).
       for (let i = 0; i < 5; i++) allowed.push(await call(fred, 'refunds.create', { order_id: `f-${i}`, amount: 1000, currency: 'EUR' }));
       await app.post('/v1/decisions/tools', { token: fred, server: 'demo', tools: [{ name: 'invoices.read', annotations: {} }] });
+      for (let i = 0; i < 20; i++) allowed.push(await call(dana, 'refunds.create', { order_id: `d-${i}`, amount: 25, currency: 'GBP' }));
       // A token that never verified: nothing to replay.
       await call('not.a.token', 'refunds.create', {});
       await app.app.get(AuditService).flush();
@@ -103,6 +106,17 @@ describe('toolgate privileges', () => {
     expect(c.calls).toBe(24);
     // The masked refund: its card number is gone, so replayed it is denied (drift), not examined.
     expect(c.evidence).toMatchObject({ masked: 1, drift: 1, denied: 0, list_items: 0 });
+    expect(c.unused_together).toBe(true);
+  });
+
+  it('says when unused grants can go one at a time but not all at once', () => {
+    const c = client(report, 'dual-desk');
+    expect(c.status).toBe('findings');
+    expect(c.needed).toEqual({ scopes: ['refunds:write'], roles: [] });
+    expect(c.unused).toEqual({ scopes: ['role:support'], roles: ['support_agent'] });
+    expect(c.unused_together).toBe(false);
+    expect(c.evidence.together_sample).toEqual(expect.any(String));
+    expect(report.subjects.find((s) => s.id === 'dana')!.unused_together).toBe(false);
   });
 
   it('finds nothing unused for release-bot, which needs all it holds', () => {
@@ -111,6 +125,7 @@ describe('toolgate privileges', () => {
     expect(c.held).toEqual({ scopes: ['deploy:write', 'issues:write'], roles: ['engineer'] });
     expect(c.needed).toEqual(c.held);
     expect(c.unused).toEqual({ scopes: [], roles: [] });
+    expect(c.unused_together).toBeNull();
     expect(c.calls).toBe(24);
     expect(c.evidence).toMatchObject({ denied: 1, list_items: 2, masked: 0, drift: 0 });
   });
@@ -131,17 +146,18 @@ describe('toolgate privileges', () => {
   it('reports per subject too, and the evidence of the period', () => {
     expect(report.subjects.map((s) => [s.id, s.issuer, s.status, s.unused.scopes])).toEqual([
       ['alice', issuer, 'findings', ['invoices:read']],
+      ['dana', issuer, 'findings', ['role:support']],
       ['erin', issuer, 'findings', []],
       ['fred', issuer, 'insufficient_evidence', []],
     ]);
     expect(report.evidence).toMatchObject({
-      events: 58,
+      events: 78,
       not_replayable: 1,
       not_replayable_by_reason: { token_failure: 1 },
       masked: 1,
       drift: 1,
       denied: 1,
-      allowed_calls: 53,
+      allowed_calls: 73,
       allowed_list_items: 3,
       unreadable: 0,
       without_client_id: 0,
@@ -154,10 +170,10 @@ describe('toolgate privileges', () => {
   });
 
   it('reports the catalog tool nobody called and the limit nobody approached', () => {
-    expect(report.unused_tools).toEqual([{ server: 'demo', tool: 'invoices.read', roles: ['support_agent', 'finance'], scopes: ['invoices:read'], holders: 2, listed: 1 }]);
+    expect(report.unused_tools).toEqual([{ server: 'demo', tool: 'invoices.read', roles: ['support_agent', 'finance'], scopes: ['invoices:read'], holders: 3, listed: 1 }]);
     expect(report.limits).toEqual([
       { server: 'demo', tool: 'refunds.create', argument: 'amount', role: 'finance', limit: 5000, calls: 5, max_seen: 1000, status: 'insufficient_evidence' },
-      { server: 'demo', tool: 'refunds.create', argument: 'amount', role: 'support_agent', limit: 100, calls: 24, max_seen: 60, status: 'headroom' },
+      { server: 'demo', tool: 'refunds.create', argument: 'amount', role: 'support_agent', limit: 100, calls: 44, max_seen: 60, status: 'headroom' },
     ]);
   });
 
@@ -167,6 +183,11 @@ describe('toolgate privileges', () => {
       [
         { op: 'test', path: '/catalog/servers/demo/tools/issues.create/roles', value: ['engineer', 'support_agent'] },
         { op: 'replace', path: '/catalog/servers/demo/tools/issues.create/roles', value: ['engineer'] },
+      ],
+      // dana keeps support_agent through her roles claim.
+      [
+        { op: 'test', path: '/catalog/scope_roles/role:support', value: ['support_agent'] },
+        { op: 'remove', path: '/catalog/scope_roles/role:support' },
       ],
     ]);
     // Removing invoices.read would hide it from fresh-tool's list: withdrawn.
@@ -208,6 +229,7 @@ describe('toolgate privileges', () => {
     const out = JSON.parse(r.stdout) as PrivilegesReport;
     expect(out).toMatchObject({ kind: 'privileges', schema_version: 1, min_calls: 20 });
     expect(out.clients.map((c) => [c.id, c.unused.scopes])).toEqual([
+      ['dual-desk', ['role:support']],
       ['fresh-tool', []],
       ['release-bot', []],
       ['support-desk', ['invoices:read']],
@@ -218,7 +240,7 @@ describe('toolgate privileges', () => {
     expect(JSON.parse(await readFile(path.join(reports, filed[0]), 'utf8'))).toMatchObject({ kind: 'privileges', clients: out.clients });
     const patch = JSON.parse(await readFile(suggestion, 'utf8')) as { kind: string; patch: unknown[] };
     expect(patch.kind).toBe('privileges-suggestion');
-    expect(patch.patch).toHaveLength(2);
+    expect(patch.patch).toHaveLength(4);
 
     const replayed = await cli(['replay', bundle, '--baseline', bundle, '--logs', logDir, '--data-patch', suggestion, '--format', 'json', '--fail-on', 'any']);
     expect(replayed.code).toBe(0);
@@ -241,6 +263,7 @@ describe('toolgate privileges', () => {
     if (process.env.TOOLGATE_PRINT_EXAMPLE) process.stderr.write(table.stdout);
     expect(table.stdout).toMatch(/support-desk .*scope invoices:read/);
     expect(table.stdout).toMatch(/fresh-tool .*insufficient evidence/);
+    expect(table.stdout).toMatch(/dual-desk .*scope role:support, role support_agent \(each alone, not all at once\)/);
     expect(table.stdout).toContain('never within 10% of the limit');
     const five = await cli(['privileges', '--policy', bundle, '--logs', logDir, '--min-calls', '5', '--format', 'json']);
     expect((JSON.parse(five.stdout) as PrivilegesReport).clients.find((c) => c.id === 'fresh-tool')!.unused.scopes).toEqual(['invoices:read']);

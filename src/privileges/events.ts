@@ -63,3 +63,24 @@ export async function eachEvaluation(source: EventSource, filter: ReplayFilter |
   }
   return c;
 }
+
+/** Who made an evaluation: the subject (`sub` at its issuer) and, when the token names one, the client. */
+export interface Caller {
+  /** `issuer\nsub`. */
+  subjectKey: string;
+  issuer: string;
+  client?: string;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** The caller of an evaluation, from the event's token summary or, failing that, the claims the policy saw. */
+export function callerOf(ev: RecordedEvaluation, e: DecisionEvent): Caller {
+  const claims = (ev.input.claims ?? {}) as Record<string, unknown>;
+  const client = str(e.token?.client_id) ?? str((ev.input.client as { id?: unknown } | undefined)?.id);
+  const sub = str(e.token?.subject) ?? str(claims.sub) ?? '(no sub)';
+  const issuer = str(e.token?.issuer) ?? str(claims.iss) ?? '';
+  return { subjectKey: `${issuer}\n${sub}`, issuer, client };
+}

@@ -27,6 +27,12 @@ export interface CallerFindings {
   needed: PrivilegeSet;
   /** Held and needed by none; empty when the status is insufficient_evidence. */
   unused: PrivilegeSet;
+  /**
+   * Whether the unused items can all go at once: false when taking them away
+   * together denies an allowed evaluation (grants that each suffice alone, e.g.
+   * a role claimed and implied by a scope); null when nothing is unused.
+   */
+  unused_together: boolean | null;
   /** Allowed calls examined (tool calls, resource reads, prompts, completions; list items are counted apart). */
   calls: number;
   evidence: {
@@ -40,6 +46,8 @@ export interface CallerFindings {
     drift: number;
     first_seen: string | null;
     last_seen: string | null;
+    /** When unused_together is false: a decision that taking them all away would deny. */
+    together_sample: string | null;
   };
 }
 

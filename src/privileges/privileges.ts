@@ -4,7 +4,8 @@ import type { ReplayFilter } from '../replay/replay.js';
 import type { RecordedEvaluation } from '../replay/replay-inputs.js';
 import { effectiveRoles, readCatalog, type CatalogView } from './catalog.js';
 import { policyReadsClock } from './clock.js';
-import { eachEvaluation, type EventSource } from './events.js';
+import { callerOf, eachEvaluation, type EventSource } from './events.js';
+import { checkJointRemoval } from './joint.js';
 import { NeedExaminer } from './examiner.js';
 import type { CallerFindings, LimitFinding, PeriodEvidence, PrivilegeSet, PrivilegesReport, UnusedTool } from './privileges-report.js';
 import { heldRoles, heldScopes } from './removal.js';
@@ -48,10 +49,6 @@ function tally(map: Map<string, CallerTally>, key: string, issuer?: string): Cal
   return t;
 }
 
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
 const sorted = (s: Set<string>): string[] => [...s].sort();
 const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
 
@@ -68,8 +65,9 @@ function findings(id: string, t: CallerTally, minCalls: number): CallerFindings 
     held,
     needed,
     unused,
+    unused_together: unused.scopes.length + unused.roles.length > 0 ? true : null,
     calls: t.calls,
-    evidence: { list_items: t.listItems, denied: t.denied, masked: t.masked, drift: t.drift, first_seen: iso(t.first), last_seen: iso(t.last) },
+    evidence: { list_items: t.listItems, denied: t.denied, masked: t.masked, drift: t.drift, first_seen: iso(t.first), last_seen: iso(t.last), together_sample: null },
   };
 }
 
@@ -134,11 +132,8 @@ export async function analyzePrivileges(o: PrivilegesOptions): Promise<Privilege
 
   const counts = await eachEvaluation(o.source, o.filter, (ev: RecordedEvaluation, e: DecisionEvent) => {
     const input = ev.input;
-    const claims = (input.claims ?? {}) as Record<string, unknown>;
-    const client = str(e.token?.client_id) ?? str((input.client as { id?: unknown } | undefined)?.id);
-    const sub = str(e.token?.subject) ?? str(claims.sub) ?? '(no sub)';
-    const issuer = str(e.token?.issuer) ?? str(claims.iss) ?? '';
-    const callers = [tally(subjects, `${issuer}\n${sub}`, issuer)];
+    const { subjectKey, issuer, client } = callerOf(ev, e);
+    const callers = [tally(subjects, subjectKey, issuer)];
     if (client) callers.push(tally(clients, client));
     else ev0.without_client_id++;
     const t = ev.nowNs / 1e6;
@@ -210,6 +205,23 @@ export async function analyzePrivileges(o: PrivilegesOptions): Promise<Privilege
     suggestion: null,
     elapsed_ms: 0,
   };
+  // Unused one at a time; check the callers with several unused items take them all away at once too.
+  const several = (c: CallerFindings) => c.unused.scopes.length + c.unused.roles.length > 1;
+  const unused = new Map<string, PrivilegeSet>([
+    ...report.clients.filter(several).map((c) => [`c:${c.id}`, c.unused] as const),
+    ...report.subjects.filter(several).map((c) => [`s:${c.issuer}\n${c.id}`, c.unused] as const),
+  ]);
+  if (unused.size > 0) {
+    const failed = await checkJointRemoval({ source: o.source, filter: o.filter, examiner, policy: o.policy.policy, unused });
+    const mark = (c: CallerFindings, k: string) => {
+      const id = failed.get(k);
+      if (id === undefined) return;
+      c.unused_together = false;
+      c.evidence.together_sample = id;
+    };
+    for (const c of report.clients) mark(c, `c:${c.id}`);
+    for (const c of report.subjects) mark(c, `s:${c.issuer}\n${c.id}`);
+  }
   if (o.suggest && catalog) {
     report.suggestion = await suggestTightening({ policy: o.policy, examiner, catalog, report, rolesUsed: ct.rolesUsed, toolCalls: ct.called, source: o.source, filter: o.filter });
     report.evidence.distinct_inputs = examiner.stats.distinct;

@@ -12,7 +12,8 @@ const list = (xs: string[]): string => (xs.length ? xs.join(' ') : '-');
 function unusedCell(c: CallerFindings): string {
   if (c.status === 'insufficient_evidence') return 'insufficient evidence';
   const u = [...c.unused.scopes.map((s) => `scope ${s}`), ...c.unused.roles.map((r) => `role ${r}`)];
-  return u.length ? u.join(', ') : 'none';
+  if (u.length === 0) return 'none';
+  return c.unused_together === false ? `${u.join(', ')} (each alone, not all at once)` : u.join(', ');
 }
 
 function callerSection(title: string, callers: CallerFindings[]): Section {
