@@ -1,7 +1,7 @@
 /**
  * `toolgate privileges` throughput on a month of a busy deployment: N
  * recorded decisions (default 1,000,000) over 30 days from 5,000 subjects
- * using 200 clients, in sessions of one token each (a burst of calls, often
+ * using 196 clients (28 per kind of work), in sessions of one token each (a burst of calls, often
  * the same call again, as polling agents make), with denied calls, tools
  * lists and masked refunds among them. Written as one gzipped decision-log
  * file, then analysed by `analyzePrivileges()` exactly as the command runs it,
@@ -25,7 +25,7 @@ import { machine, report } from './report.js';
 
 const N = Number(process.env.PRIVILEGES_EVENTS ?? 1_000_000);
 const SUBJECTS = 5000;
-const CLIENTS = 200;
+const CLIENTS = 196;
 const MONTH_MS = 30 * 86_400_000;
 const ISSUER = 'https://idp.bench.example';
 
@@ -91,7 +91,10 @@ async function writeMonth(file: string): Promise<number> {
     // One session: one token, a burst of calls, about half of them the previous call again.
     const sub = Math.floor(r() * SUBJECTS);
     const p = PROFILES[sub % PROFILES.length];
-    const client = r() < 0.9 ? `client-${sub % CLIENTS}` : `client-${Math.floor(r() * CLIENTS)}`;
+    // Clients serve one kind of work (a support desk, a release bot): each profile has its own, now and then another's.
+    const perProfile = Math.floor(CLIENTS / PROFILES.length);
+    const home = (sub % PROFILES.length) * perProfile + (Math.floor(sub / PROFILES.length) % perProfile);
+    const client = `client-${r() < 0.97 ? home : Math.floor(r() * perProfile * PROFILES.length)}`;
     const iat = Math.floor((t0 + n * step) / 1000);
     const claims = { iss: ISSUER, sub: `user-${sub}`, aud: 'https://mcp.bench.example', client_id: client, iat, exp: iat + 3600, jti: `j-${n}`, roles: p.roles, projects: ['core'], scope: p.scopes.join(' ') };
     const base = { claims, scopes: p.scopes, client: { id: client }, server: 'demo' };
@@ -101,7 +104,8 @@ async function writeMonth(file: string): Promise<number> {
     for (let i = 0; i < burst && n < N; i++) {
       const time = new Date(t0 + n * step).toISOString();
       const common = { decision_id: `d-${n}`, timestamp: time, path: DECISION_ENTRYPOINT, revision: 'bench', bundles: { toolgate: { revision: 'bench' } }, labels: {}, requested_by: 'anonymous', token, metrics: {} };
-      if (i === 0 && r() < 0.3) {
+      // Engineering agents list their tools at the start of a session; the support desks do not.
+      if (i === 0 && (p.roles.includes('engineer') || p.roles.includes('release_manager')) && r() < 0.5) {
         const names = ['refunds.create', 'invoices.read', 'issues.create', 'deploy.trigger'];
         const items = names.map((name) => ({ tool: { name, arguments: {}, annotations: {} } }));
         const roles = new Set([...p.roles, ...(p.scopes.includes('role:support') ? ['support_agent'] : [])]);
@@ -139,7 +143,10 @@ async function main(): Promise<void> {
     const load0 = os.loadavg()[0];
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
-    const r = await analyzePrivileges({ policy: { ...policy, location: 'policies' }, source: fileSource([file]), suggest: true });
+    const files = fileSource([file]);
+    let passes = 0;
+    const source = { ...files, lines: () => (passes++, files.lines()) };
+    const r = await analyzePrivileges({ policy: { ...policy, location: 'policies' }, source, suggest: true });
     const wallS = (performance.now() - w0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const cpuS = (cpu.user + cpu.system) / 1e6;
@@ -151,13 +158,13 @@ async function main(): Promise<void> {
       '',
       '| measurement | value |',
       '|---|---:|',
-      `| wall time, analysis + suggestion (two passes over the file) | ${wallS.toFixed(1)} s |`,
+      `| wall time: analysis, joint check, suggestion and its verification (${passes} passes over the file) | ${wallS.toFixed(1)} s |`,
       `| CPU time of the process | ${cpuS.toFixed(1)} s |`,
       `| rate per CPU-second | ${fmt(events / cpuS)} events/s |`,
       `| rate, wall clock | ${fmt(events / wallS)} events/s |`,
       `| allowed calls / list items examined | ${fmt(e.allowed_calls)} / ${fmt(e.allowed_list_items)} |`,
       `| distinct inputs (time ignored: ${e.time_ignored}) | ${fmt(e.distinct_inputs)} |`,
-      `| policy evaluations run (analysis and verification) | ${fmt(e.evaluations)} |`,
+      `| policy evaluations run (all passes) | ${fmt(e.evaluations)} |`,
       `| denied / masked / drift / not replayable | ${fmt(e.denied)} / ${fmt(e.masked)} / ${fmt(e.drift)} / ${fmt(e.not_replayable)} |`,
       `| clients with an unused scope or role / clients | ${unusedClients} / ${r.clients.length} |`,
       `| suggested changes / withdrawn | ${r.suggestion?.changes.length ?? 0} / ${r.suggestion?.withdrawn.length ?? 0} |`,

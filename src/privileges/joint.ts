@@ -45,6 +45,7 @@ export async function checkJointRemoval(o: JointCheck): Promise<Map<string, stri
         for (const s of scopes) input = withoutScope(input, s);
         for (const r of roles) input = withoutRole(input, r);
         allow = evaluateInput(o.policy, input, ev.nowNs).allow;
+        o.examiner.stats.evaluations++;
         memo.set(mk, allow);
       }
       if (!allow) failed.set(k, ev.decisionId);

@@ -99,7 +99,7 @@ export interface PeriodEvidence {
   denied: number;
   /** Evaluations with a verified token but no client id: in `subjects`, not in `clients`. */
   without_client_id: number;
-  /** Distinct inputs and policy evaluations run (identical inputs are evaluated once). */
+  /** Distinct inputs, and policy evaluations run in every pass (identical inputs are evaluated once). */
   distinct_inputs: number;
   evaluations: number;
   /** True when the policy provably ignores the time, so inputs differing only in time counted as one. */

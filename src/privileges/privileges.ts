@@ -224,9 +224,9 @@ export async function analyzePrivileges(o: PrivilegesOptions): Promise<Privilege
   }
   if (o.suggest && catalog) {
     report.suggestion = await suggestTightening({ policy: o.policy, examiner, catalog, report, rolesUsed: ct.rolesUsed, toolCalls: ct.called, source: o.source, filter: o.filter });
-    report.evidence.distinct_inputs = examiner.stats.distinct;
-    report.evidence.evaluations = examiner.stats.evaluations;
   }
+  report.evidence.distinct_inputs = examiner.stats.distinct;
+  report.evidence.evaluations = examiner.stats.evaluations;
   report.elapsed_ms = Math.round(performance.now() - started);
   return report;
 }

@@ -83,6 +83,7 @@ async function flips(s: SuggestInputs, patched: ActivePolicy): Promise<Flip[]> {
     if (seen.has(key)) return;
     seen.add(key);
     if (!s.examiner.allows(ev.input, ev.nowNs, key)) return;
+    s.examiner.stats.evaluations++;
     if (!evaluateInput(patched.policy, ev.input, ev.nowNs).allow) out.push({ input: ev.input, nowNs: ev.nowNs });
   });
   return out;
@@ -107,6 +108,7 @@ export async function suggestTightening(s: SuggestInputs): Promise<NonNullable<P
     for (const c of changes) {
       const alone = await withDataPatch(s.policy, c.ops, 'the suggestion');
       const n = found.filter((f) => !evaluateInput(alone.policy, f.input, f.nowNs).allow).length;
+      s.examiner.stats.evaluations += found.length;
       if (n > 0) withdrawn.push({ why: c.why, flips: n });
       else keep.push(c);
     }
