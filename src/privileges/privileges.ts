@@ -18,7 +18,7 @@ export interface PrivilegesOptions {
   filter?: ReplayFilter;
   /** Fewer allowed calls than this and nothing is called unused (default 20). */
   minCalls?: number;
-  /** Work out a suggested data change and verify it over the period (a second pass). */
+  /** Work out a suggested data change and verify it over the period (one more pass per round of verification). */
   suggest?: boolean;
 }
 
