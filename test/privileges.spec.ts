@@ -228,6 +228,8 @@ describe('toolgate privileges', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as PrivilegesReport;
     expect(out).toMatchObject({ kind: 'privileges', schema_version: 1, min_calls: 20 });
+    // A bundle carries its Rego sources: the reference policy is seen to ignore the time there too.
+    expect(out.evidence.time_ignored).toBe(true);
     expect(out.clients.map((c) => [c.id, c.unused.scopes])).toEqual([
       ['dual-desk', ['role:support']],
       ['fresh-tool', []],

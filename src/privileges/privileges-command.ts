@@ -113,6 +113,6 @@ export function privilegesCommand(): Command {
     .addOption(new Option('--format <format>', 'report format').choices(Object.keys(FORMATS)).default('table'))
     .option('--output <file>', 'write the report here instead of stdout')
     .option('--report-dir <dir>', 'also file the JSON report as <dir>/privileges-<time>.json (the console lists console.reports_dir, default build/reports)')
-    .addHelpText('after', '\nExit codes: 0 report written (findings or not), 1 the policy or the data patch was refused, 2 usage error, 3 unexpected error (e.g. no log files, database unreachable).')
+    .addHelpText('after', '\nExit codes: 0 report written (findings or not), 1 the policy was refused (build, tests, parity, signature), 2 usage error, 3 unexpected error (e.g. no log files, database unreachable).')
     .action((o: PrivilegesCliOptions) => run(o));
 }

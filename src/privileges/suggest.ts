@@ -1,3 +1,4 @@
+import { jsonPatch } from '../evaluator/builtins/json-patch.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { withDataPatch, type DataPatchOp } from '../replay/data-patch.js';
 import type { ReplayFilter } from '../replay/replay.js';
@@ -99,7 +100,15 @@ const opsOf = (changes: SuggestedChange[]): DataPatchOp[] => changes.flatMap((c)
  * allowed evaluation of the period (`toolgate replay --data-patch` shows the same).
  */
 export async function suggestTightening(s: SuggestInputs): Promise<NonNullable<PrivilegesReport['suggestion']>> {
-  let changes = candidates(s);
+  // A change whose guard does not hold on the data as loaded (e.g. a roles list with a non-string) is not proposed.
+  let changes = candidates(s).filter((c) => {
+    try {
+      jsonPatch(s.policy.policy.source.data, c.ops);
+      return true;
+    } catch {
+      return false;
+    }
+  });
   const withdrawn: { why: string; flips: number }[] = [];
   for (let round = 0; changes.length > 0; round++) {
     const found = await flips(s, await withDataPatch(s.policy, opsOf(changes), 'the suggestion'));
