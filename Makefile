@@ -141,7 +141,7 @@ conformance: setup build
 clean:
 	rm -rf dist build coverage
 
-## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, privileges, shadow), written into BENCHMARKS.md
+## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
 bench: setup build
 	node dist/bench/in-process.js --write
 	node dist/bench/http.js --write
