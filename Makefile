@@ -163,4 +163,5 @@ bench: setup build bench-tools
 	node dist/bench/reload.js --write
 	node dist/bench/soak.js --write
 	node dist/bench/replay.js --write
+	node dist/bench/privileges.js --write
 	node dist/bench/shadow.js --write

@@ -16,6 +16,7 @@ import { runRegoTests } from './policy-compiler/opa-test-results.js';
 import { assertParity, checkParity, describeOutcome, paritySummary, type ParityReport } from './policy-compiler/parity.js';
 import { buildPolicyBundle } from './policy-compiler/policy-builder.js';
 import { ensureDemoKeys, mintDemoToken } from './demo/demo-issuer.js';
+import { privilegesCommand } from './privileges/privileges-command.js';
 import { FlipThresholdError, replayCommand } from './replay/replay-command.js';
 import { TOOLGATE_VERSION } from './version.js';
 
@@ -143,6 +144,7 @@ function program(): Command {
       }),
   );
   p.addCommand(replayCommand());
+  p.addCommand(privilegesCommand());
   p.addCommand(
     new Command('capabilities')
       .summary("Write the capabilities file of toolgate's WASM runtime and print its path")

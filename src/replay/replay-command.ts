@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile } from '../config/load-config.js';
+import { readDataPatch, withDataPatch } from './data-patch.js';
 import { expandLogPaths } from './log-files.js';
 import { loadConfiguredPolicy, loadReplayPolicy } from './policy-loader.js';
 import { replay, type ReplayReport } from './replay.js';
@@ -22,13 +23,15 @@ export function parseTime(v: string, now = Date.now()): number {
   return t;
 }
 
-function nonNegativeInt(v: string): number {
+/** A commander parser for counts. */
+export function nonNegativeInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
 }
 
-function list(v: string, prev: string[] = []): string[] {
+/** A commander parser for comma-separated, repeatable lists. */
+export function list(v: string, prev: string[] = []): string[] {
   return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
@@ -49,10 +52,11 @@ interface ReplayCliOptions {
   maxFlips: number;
   samples: number;
   listSubjects?: boolean;
+  dataPatch?: string;
 }
 
 /** Policy builds and loads log through Nest's Logger; on the command line that goes to stderr, so stdout stays the report. */
-const STDERR_LOGGER: LoggerService = {
+export const STDERR_LOGGER: LoggerService = {
   log: (m: unknown) => process.stderr.write(`${String(m)}\n`),
   warn: (m: unknown) => process.stderr.write(`warning: ${String(m)}\n`),
   error: (m: unknown) => process.stderr.write(`error: ${String(m)}\n`),
@@ -71,13 +75,16 @@ async function run(candidate: string, o: ReplayCliOptions): Promise<void> {
   const signing = config?.policy.bundle?.signing;
   const pages = config?.policy.max_memory_pages;
   const files = await expandLogPaths(o.logs);
-  const cand = await loadReplayPolicy({ location: candidate, tests: o.tests }, signing, pages);
+  const loaded = await loadReplayPolicy({ location: candidate, tests: o.tests }, signing, pages);
+  // A data-only change (e.g. a `toolgate privileges --suggest` file) replays on the candidate without a rebuild.
+  const cand = o.dataPatch ? await withDataPatch(loaded, await readDataPatch(o.dataPatch), o.dataPatch) : loaded;
+  const candLocation = o.dataPatch ? `${candidate} + data patch ${o.dataPatch}` : candidate;
   const base = o.baseline
     ? await loadReplayPolicy({ location: o.baseline, tests: o.baselineTests ?? o.tests }, signing, pages)
     : await loadConfiguredPolicy(config!);
   const baseLocation = o.baseline ?? `${o.config} (${base.source.kind} ${base.source.location})`;
   const report = await replay({
-    candidate: { ...cand, location: candidate },
+    candidate: { ...cand, location: candLocation },
     baseline: { ...base, location: baseLocation },
     files,
     filter: { since: o.since, until: o.until, servers: o.server, tools: o.tool, revisions: o.revision },
@@ -121,6 +128,7 @@ export function replayCommand(): Command {
     .option('--max-flips <n>', 'exit 4 when more flips than this', nonNegativeInt, 0)
     .option('--samples <n>', 'sample decision ids per kind of change', nonNegativeInt, 5)
     .option('--list-subjects', 'list the affected subjects, not only count them')
+    .option('--data-patch <file>', "apply this JSON Patch (RFC 6902) to the candidate's data first, e.g. a toolgate privileges --suggest file")
     .addHelpText('after', '\nExit codes: 0 within the threshold, 1 a policy was refused (build, tests, parity, signature), 2 usage error, 3 unexpected error, 4 flips beyond --max-flips.')
     .action((candidate: string, o: ReplayCliOptions) => run(candidate, o));
 }

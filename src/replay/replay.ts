@@ -101,7 +101,8 @@ function classify(b: EvaluationOutcome, c: EvaluationOutcome): ChangeKind | unde
   return undefined;
 }
 
-function selected(e: DecisionEvent, f: ReplayFilter | undefined): boolean {
+/** Whether an event passes the filter (time, revision, server; tools are matched per evaluation). */
+export function selected(e: DecisionEvent, f: ReplayFilter | undefined): boolean {
   if (!f) return true;
   if (f.since !== undefined || f.until !== undefined) {
     const t = Date.parse(e.timestamp);
