@@ -40,6 +40,11 @@ BRANCHES = {
     "wt-privileges": "#19",
     "wt-decision": "#16",
     "wt-bench": "#16",
+    "tg-simplify": "#13",
+    "tg-console-api": "#20",
+    "tg-console-ui": "#20",
+    "tg-privileges": "#19",
+    "tg-cpu": "#16",
 }
 # Commits made on the main line itself (not through a merged branch), by hash prefix.
 COMMITS = {
@@ -57,8 +62,8 @@ COMMITS = {
 PATHS = [
     ("wt-regex", re.compile(r"^src/evaluator/builtins/json-schema"), "#13"),
 ]
-# Commits after the last merge on this branch (tg-simplify): #13 review nits unless listed.
-DEFAULT_LOCAL = "#13"
+# Commits on the main line after the last listed merge, unless listed in COMMITS.
+DEFAULT_LOCAL = "unattributed"
 
 
 def git(*args: str) -> str:
@@ -89,7 +94,7 @@ def area(path: str) -> str:
 def issue_of(commit: str, parents: list[str], subject: str, path: str, merged_after: bool) -> str:
     branch = None
     if len(parents) > 1:
-        m = re.search(r"Merge (?:branch ')?(wt-[\w-]+)", subject)
+        m = re.search(r"Merge (?:branch ')?((?:wt|tg)-[\w-]+)", subject)
         branch = m.group(1) if m else None
     for key, pattern, issue in PATHS:
         if key in (branch, commit[:7]) and pattern.search(path):
