@@ -1,0 +1,109 @@
+/** Shapes of toolgate's admin read API as the console uses them (see CONSOLE-API.md). */
+
+/** GET /console/config.json */
+export interface ConsoleConfig {
+  admin_audience: string;
+  api_base: string;
+  oauth: { issuer: string; client_id: string; scopes: string[] | string; resource?: string } | null;
+}
+
+/** GET /v1/admin/whoami */
+export interface WhoAmI {
+  sub: string;
+  client_id?: string;
+  scopes: string[];
+  can_admin: boolean;
+}
+
+/** One bucket of the decision-rate series. */
+export interface RateBucket {
+  t: number | string;
+  allow: number;
+  deny: Record<string, number>;
+}
+
+/** A problem of a failed activation, with its place when known. */
+export interface Problem {
+  file?: string;
+  line?: number;
+  row?: number;
+  col?: number;
+  message?: string;
+  code?: string;
+}
+
+/** GET /v1/admin/overview */
+export interface Overview {
+  revision: { revision?: string; content_hash?: string; loaded_at?: string; source?: string } | null;
+  last_failure: { at?: string; message?: string; errors?: (Problem | string)[]; problems?: (Problem | string)[] } | null;
+  rates: { bucket_s: number; buckets: RateBucket[] };
+  token_cache: Record<string, unknown> | null;
+  jwks: Record<string, unknown>[];
+  shadow?: Record<string, unknown> | null;
+}
+
+/** A row of GET /v1/admin/decisions */
+export interface DecisionRow {
+  decision_id: string;
+  at: string;
+  server?: string;
+  tool?: string;
+  action?: string;
+  result: string;
+  code?: string;
+  subject?: string;
+  client_id?: string;
+  revision?: string;
+  content_hash?: string;
+  duration_ms?: number;
+}
+
+export interface DecisionPage {
+  source: string;
+  decisions: DecisionRow[];
+  next_before?: string;
+  scanned?: number;
+  truncated?: boolean;
+}
+
+/** GET /v1/admin/decisions/:id */
+export interface DecisionDetail {
+  event: Record<string, unknown>;
+  shadow: Record<string, unknown> | null;
+}
+
+export interface Revision {
+  revision: string;
+  content_hash: string;
+  loaded_at?: string;
+  source?: string;
+  has_sources?: boolean;
+}
+
+export interface RevisionList {
+  active: string | Revision | null;
+  revisions: Revision[];
+}
+
+export interface SourceFile {
+  path: string;
+  content: string;
+}
+
+export interface DiffFile {
+  path: string;
+  status: string;
+  patch: string;
+}
+
+/** GET /v1/revocations entries (DELETE /v1/revocations/:id removes one). */
+export interface Revocation {
+  id: string;
+  kind: 'jti' | 'sub' | 'client_id';
+  value: string;
+  /** Epoch seconds. */
+  issued_before?: number;
+  issuer?: string;
+  reason?: string;
+  created_at: string;
+}
