@@ -258,11 +258,33 @@ export class RevocationConfig {
   @IsInt() @Min(1) @Max(3600) file_resync_interval_s: number = 30;
 }
 
-/** Who may use the admin API (revocations): a bearer JWT from this issuer, audience and scope. */
+/**
+ * Who may use the admin API: a bearer JWT from this issuer and audience. `scope` may change
+ * revocations (and read everything); `read_scope` may only read (decisions, revisions,
+ * reports, revocations, status).
+ */
 export class AdminConfig {
   @IsString() issuer!: string;
   @IsString() audience!: string;
   @IsString() scope: string = 'toolgate:admin';
+  @IsString() read_scope: string = 'toolgate:read';
+}
+
+/** The authorization server the console signs in with (authorization code + PKCE, public client, in the browser). */
+export class ConsoleOAuthConfig {
+  @IsUrl(URL_OPTS) issuer!: string;
+  @IsString() @Matches(/^\S{1,256}$/, { message: 'client_id must be 1-256 characters without spaces' }) client_id!: string;
+  /** Scopes the console requests, e.g. `[openid, toolgate:read, toolgate:admin]`. */
+  @IsArray() @IsString({ each: true }) scopes: string[] = ['toolgate:read', 'toolgate:admin'];
+}
+
+/** The operator console served at /console (README, "Console"); needs an `admin` section. */
+export class ConsoleConfig {
+  @IsBoolean() enabled: boolean = false;
+  /** Sign-in through an authorization server; absent: the operator pastes a token. */
+  @IsOptional() @ValidateNested() @Type(() => ConsoleOAuthConfig) oauth?: ConsoleOAuthConfig;
+  /** Where `toolgate replay` / `toolgate privileges` JSON reports are listed from. */
+  @IsString() reports_dir: string = 'build/reports';
 }
 
 /** The whole configuration file. Unknown keys are rejected. */
@@ -277,6 +299,7 @@ export class ToolgateConfig {
   @ValidateNested() @Type(() => DecisionLogConfig) decision_logs: DecisionLogConfig = new DecisionLogConfig();
   @ValidateNested() @Type(() => RevocationConfig) revocation: RevocationConfig = new RevocationConfig();
   @IsOptional() @ValidateNested() @Type(() => AdminConfig) admin?: AdminConfig;
+  @ValidateNested() @Type(() => ConsoleConfig) console: ConsoleConfig = new ConsoleConfig();
   /** Labels for logs and metrics. */
   @IsString() instance_id: string = 'toolgate';
   /** Worker processes sharing the port (src/cluster): a count or `auto` (one per core). 1: one process, no primary. */

@@ -79,6 +79,13 @@ function semanticErrors(c: ToolgateConfig): string[] {
   }
   errs.push(...shadowErrors(c));
   if (c.admin && !issuers.has(c.admin.issuer)) errs.push('admin.issuer: must name a configured issuer');
+  if (c.admin && c.admin.read_scope === c.admin.scope) errs.push('admin.read_scope: must differ from admin.scope, or reading would grant changing');
+  // The console reaches data only through the admin API, so without `admin` it could show nothing.
+  if (c.console.enabled && !c.admin) errs.push('console.enabled: requires an `admin` section (the console reads through the admin API)');
+  // The console's tokens are admin tokens: one the admin API would refuse is no use to sign in with.
+  if (c.console.oauth && c.admin && c.console.oauth.issuer !== c.admin.issuer) {
+    errs.push(`console.oauth.issuer: must be admin.issuer (${c.admin.issuer}); the admin API accepts only its tokens`);
+  }
   // A token minted for an MCP server must never pass as an admin or caller token.
   const resources = new Set(c.servers.flatMap((s) => [s.resource, normalizeUrl(s.resource)]));
   if (c.admin && (resources.has(c.admin.audience) || resources.has(normalizeUrl(c.admin.audience)))) {

@@ -1,16 +1,30 @@
-import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { CallerUnauthorizedError } from '../common/errors.js';
 import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import type { Caller } from './caller-auth.guard.js';
 import { authenticateBearer } from './bearer-auth.js';
+import { CLIENT_CLAIMS } from './revocation.service.js';
 import { TokenService } from './token.service.js';
 
+const ADMIN_WRITE = 'toolgate:admin-write';
+
+/** Marks a handler (or controller) of the admin API that changes state: it needs `admin.scope`, not only `admin.read_scope`. */
+export const AdminWrite = (): MethodDecorator & ClassDecorator => SetMetadata(ADMIN_WRITE, true);
+
+/** The admin API's caller, once authenticated; attached to the request as `caller`. */
+export interface AdminCaller extends Caller {
+  scopes: readonly string[];
+  /** The token carries `admin.scope`: it may change revocations. */
+  canAdmin: boolean;
+}
+
 /**
- * Protects the admin API (revocations): a bearer JWT from `admin.issuer`, for
- * `admin.audience`, carrying `admin.scope`, that is not revoked (the same
- * verify + revocation path as every other token). Without an `admin` section
- * the API refuses everyone.
+ * Protects the admin API: a bearer JWT from `admin.issuer`, for `admin.audience`,
+ * that is not revoked (the same verify + revocation path as every other token),
+ * carrying `admin.read_scope` or `admin.scope` to read, and `admin.scope` for a
+ * handler marked `@AdminWrite()`. Without an `admin` section the API refuses everyone.
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
@@ -19,21 +33,30 @@ export class AdminAuthGuard implements CanActivate {
   constructor(
     private readonly config: ToolgateConfig,
     private readonly tokens: TokenService,
+    private readonly reflector: Reflector,
   ) {
     const a = config.admin;
-    if (a) this.self = { id: `${RESERVED_SERVER_ID_PREFIX}_admin`, resource: a.audience, issuers: [a.issuer], scopes_supported: [a.scope] };
+    if (a) this.self = { id: `${RESERVED_SERVER_ID_PREFIX}_admin`, resource: a.audience, issuers: [a.issuer], scopes_supported: [a.read_scope, a.scope] };
   }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<FastifyRequest & { caller?: Caller }>();
     if (!this.self) throw new CallerUnauthorizedError('caller_forbidden', 'the admin API is disabled: configure `admin`');
+    const a = this.config.admin!;
+    const write = this.reflector.getAllAndOverride<boolean | undefined>(ADMIN_WRITE, [ctx.getHandler(), ctx.getClass()]) === true;
     const v = await authenticateBearer(this.tokens, req.headers.authorization, this.self, {
       realm: 'toolgate-admin',
       what: 'the admin token',
-      scope: this.config.admin!.scope,
+      scope: write ? a.scope : a.read_scope,
+      alternatives: write ? [] : [a.scope],
+      forbidden: (scopes) =>
+        write && scopes.includes(a.read_scope)
+          ? `the admin token only has the read scope ${a.read_scope}; changing revocations needs ${a.scope}`
+          : `the admin token has neither ${a.read_scope} nor ${a.scope}`,
     });
-    const subject = String(v.claims.sub ?? '');
-    req.caller = { subject };
+    const clientId = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
+    const caller: AdminCaller = { subject: String(v.claims.sub ?? ''), clientId, scopes: v.scopes, canAdmin: v.scopes.includes(a.scope) };
+    req.caller = caller;
     return true;
   }
 }

@@ -10,8 +10,12 @@ export interface BearerRealm {
   realm: string;
   /** Whose token, for messages: "the admin token", "the caller's token". */
   what: string;
-  /** The scope the token must carry. */
+  /** The scope the token must carry (or one of `alternatives`). */
   scope: string;
+  /** Scopes that also satisfy the requirement (the admin scope implies the read scope). */
+  alternatives?: readonly string[];
+  /** The message when the token has none of them; default "<what> lacks the scope <scope>". */
+  forbidden?: (scopes: readonly string[]) => string;
 }
 
 /**
@@ -39,8 +43,9 @@ export async function authenticateBearer(
     }
     throw e;
   }
-  if (!v.scopes.includes(r.scope)) {
-    throw new CallerUnauthorizedError('caller_forbidden', `${r.what} lacks the scope ${r.scope}`, `Bearer error="insufficient_scope", scope="${r.scope}"`);
+  if (!v.scopes.includes(r.scope) && !r.alternatives?.some((s) => v.scopes.includes(s))) {
+    const message = r.forbidden?.(v.scopes) ?? `${r.what} lacks the scope ${r.scope}`;
+    throw new CallerUnauthorizedError('caller_forbidden', message, `Bearer error="insufficient_scope", scope="${r.scope}"`);
   }
   return v;
 }

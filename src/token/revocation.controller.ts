@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestj
 import { plainToInstance } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min, validateSync } from 'class-validator';
 import { BadRequestError } from '../common/errors.js';
-import { AdminAuthGuard } from './admin-auth.guard.js';
+import { AdminAuthGuard, AdminWrite } from './admin-auth.guard.js';
 import { RevocationService, type Revocation } from './revocation.service.js';
 
 /** Body of `POST /v1/revocations`. */
@@ -28,7 +28,10 @@ export class CreateRevocationDto {
   reason?: string;
 }
 
-/** Admin API for server-side revocation; effective on the next decision after it answers. */
+/**
+ * Admin API for server-side revocation; effective on the next decision after it answers.
+ * Listing needs `admin.read_scope` (or `admin.scope`); adding and deleting need `admin.scope`.
+ */
 @ApiTags('admin')
 @ApiBearerAuth()
 @Controller('v1/revocations')
@@ -37,6 +40,7 @@ export class RevocationController {
   constructor(private readonly revocations: RevocationService) {}
 
   @Post()
+  @AdminWrite()
   @HttpCode(201)
   async create(@Body() body: unknown): Promise<Revocation> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('invalid_request', 'the body must be a JSON object');
@@ -55,6 +59,7 @@ export class RevocationController {
   }
 
   @Delete(':id')
+  @AdminWrite()
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {
     if (!(await this.revocations.remove(id))) throw new NotFoundException(`no revocation ${id}`);

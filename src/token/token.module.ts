@@ -8,6 +8,6 @@ import { TokenService } from './token.service.js';
 @Module({
   providers: [TokenService, RevocationService, CallerAuthGuard, AdminAuthGuard],
   controllers: [RevocationController],
-  exports: [TokenService, RevocationService, CallerAuthGuard],
+  exports: [TokenService, RevocationService, CallerAuthGuard, AdminAuthGuard],
 })
 export class TokenModule {}
