@@ -1,0 +1,267 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import pw from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ADMIN_AUDIENCE, buildConsole, startConsoleStack, type ConsoleStack } from './support/console-stack.js';
+import { ROOT } from './support/policy-fixtures.js';
+
+const CHROMIUM = process.env.TOOLGATE_CHROMIUM ?? '/usr/bin/chromium';
+const FAILURES = path.join(ROOT, 'build', 'console-failures');
+const SCREENSHOT = path.join(ROOT, 'docs', 'console-overview.png');
+/** Generous: a cold Chromium, a policy rebuild and the decision-log flush on a shared 2-core machine. */
+const SLOW = 120_000;
+
+/**
+ * The operator console in a real browser (Debian's Chromium through
+ * playwright-core) against the real stack: oidc-provider as authorization
+ * server, toolgate serving /console and the admin API, the demo MCP server
+ * guarded by toolgate, and the official MCP client making the tool calls.
+ * The tests run in order and share one signed-in page.
+ */
+describe('operator console in Chromium', () => {
+  let stack: ConsoleStack;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  /** Access tokens the authorization server handed to the browser (to prove they never reach storage or the DOM). */
+  const issued: string[] = [];
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+
+  /** Runs a test body; on failure keeps a screenshot under build/console-failures/. */
+  const step = async (name: string, body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (e) {
+      await mkdir(FAILURES, { recursive: true });
+      await page?.screenshot({ path: path.join(FAILURES, `${name}.png`), fullPage: true }).catch(() => undefined);
+      throw e;
+    }
+  };
+
+  const mcpToken = (account: string, scope: string) => stack.as.token({ ...stack.mcpClient, account, scope, resource: stack.resource });
+  const mcpConnect = async (token: string) => {
+    const c = new Client({ name: 'console-e2e', version: '0.0.0' });
+    await c.connect(new StreamableHTTPClientTransport(new URL(stack.mcp.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    return c;
+  };
+
+  /** Signs in through the console's button, the authorization server's login form and its consent page. */
+  const signIn = async (account: string) => {
+    await page.goto(`${stack.url}/console/`);
+    await page.getByRole('button', { name: /^Sign in with/ }).click();
+    await page.locator('input[name="login"]').fill(account);
+    await page.locator('input[name="password"]').fill('any');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    // Consent is asked once per account and client.
+    await page.waitForURL((u) => u.href.startsWith(`${stack.url}/console/`) || /\/interaction\//.test(u.pathname));
+    if (/\/interaction\//.test(new URL(page.url()).pathname)) await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByTestId('who').waitFor();
+  };
+
+  /** Opens a console route (hash) and waits for its heading. */
+  const open = async (hash: string, heading: string) => {
+    await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+    await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+  };
+
+  /** Re-applies the decision filters until a row matches (the file sink flushes in the background). */
+  const waitForDecisionRow = async (selector: string) => {
+    for (let i = 0; ; i++) {
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.getByTestId('decisions-source').waitFor();
+      if ((await page.locator(selector).count()) > 0) return;
+      if (i > 200) throw new Error(`no decision row matching ${selector}`);
+      await page.waitForTimeout(250);
+    }
+  };
+
+  beforeAll(async () => {
+    buildConsole();
+    stack = await startConsoleStack();
+    browser = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('response', async (res) => {
+      if (res.url().startsWith(stack.as.issuer) && new URL(res.url()).pathname === '/token' && res.request().method() === 'POST') {
+        const body = (await res.json().catch(() => ({}))) as { access_token?: string };
+        if (body.access_token) issued.push(body.access_token);
+      }
+    });
+  }, SLOW);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it('serves the console with a strict CSP and signs in through the authorization server (code + PKCE); the token stays in memory', () =>
+    step('sign-in', async () => {
+      const res = await fetch(`${stack.url}/console/`);
+      expect(res.status).toBe(200);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp).toMatch(/script-src 'self'(;|$)/);
+      expect(csp).toMatch(/style-src 'self'(;|$)/);
+      expect(csp).not.toContain('unsafe-inline');
+
+      await signIn('alice-admin');
+      await expect(page.getByTestId('who').textContent()).resolves.toContain('admin');
+      expect(issued).toHaveLength(1);
+      const token = issued[0];
+      const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+      expect(claims).toMatchObject({ aud: ADMIN_AUDIENCE, client_id: stack.consoleClient.client_id });
+      // Nothing of the round trip or the token is left in storage, cookies, the URL or the page.
+      // (Evaluated in the page, hence a string: the test's tsconfig has no DOM types.)
+      const storage = await page.evaluate('({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie, url: location.href })');
+      expect(storage).toEqual({ local: 0, session: 0, cookie: '', url: `${stack.url}/console/` });
+      expect(await page.content()).not.toContain(token);
+      expect((await context.cookies(stack.url)).length).toBe(0);
+    }),
+    SLOW,
+  );
+
+  it('shows a denied MCP tool call in Decisions with its reasons', () =>
+    step('denied-call', async () => {
+      const c = await mcpConnect(await mcpToken('alice', 'refunds:write invoices:read deploy:write'));
+      try {
+        expect((await c.callTool({ name: 'refunds.create', arguments: { order_id: 'o-1', amount: 40, currency: 'EUR' } })).isError).toBeFalsy();
+        const denied = await c.callTool({ name: 'deploy.trigger', arguments: { service: 'api', environment: 'staging' } });
+        expect(denied.isError).toBe(true);
+      } finally {
+        await c.close();
+      }
+      await open('#/decisions', 'Decisions');
+      await waitForDecisionRow('tr:has(td.tool:text-is("deploy.trigger"))');
+      const row = page.locator('tr:has(td.tool:text-is("deploy.trigger"))').first();
+      await expect(row.locator('.badge').textContent()).resolves.toBe('deny');
+      await row.getByRole('link').click();
+      await page.getByTestId('detail-reasons').waitFor();
+      await expect(page.getByTestId('detail-result').textContent()).resolves.toBe('deny');
+      await expect(page.getByTestId('detail-reasons').textContent()).resolves.toContain('requires one of the roles');
+      await expect(page.getByRole('heading', { name: 'Input (masked)' }).isVisible()).resolves.toBe(true);
+    }),
+    SLOW,
+  );
+
+  it('filters decisions by tool', () =>
+    step('filter-tool', async () => {
+      await open('#/decisions', 'Decisions');
+      await page.getByLabel('Tool').fill('refunds.create');
+      await waitForDecisionRow('tr:has(td.tool:text-is("refunds.create"))');
+      const tools = await page.locator('table.decisions tbody td.tool').allTextContents();
+      expect(tools.length).toBeGreaterThan(0);
+      expect(new Set(tools)).toEqual(new Set(['refunds.create']));
+      expect(new URL(page.url()).hash).toContain('tool=refunds.create');
+    }),
+    SLOW,
+  );
+
+  it('shows the Overview (chart, active revision) and saves its screenshot for the README', () =>
+    step('overview', async () => {
+      await open('#/overview', 'Overview');
+      await page.locator('.chart canvas').waitFor();
+      await page.getByTestId('active-revision').waitFor();
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    }),
+    SLOW,
+  );
+
+  it('revokes the subject from the console; the next MCP tool call is denied token_revoked; deleting needs a confirmation', () =>
+    step('revoke', async () => {
+      const c = await mcpConnect(await mcpToken('alice', 'invoices:read'));
+      try {
+        expect((await c.callTool({ name: 'invoices.read', arguments: { invoice_id: 'i-1' } })).isError).toBeFalsy();
+        await open('#/revocations', 'Revocations');
+        await page.getByLabel('Kind').selectOption('sub');
+        await page.getByLabel('Value').fill('alice');
+        await page.getByLabel('Reason').fill('laptop lost');
+        await page.getByRole('button', { name: 'Revoke' }).click();
+        await page.getByRole('status').filter({ hasText: 'Revoked sub alice' }).waitFor();
+        await page.locator('tr:has(td:text-is("laptop lost"))').waitFor();
+        await expect(c.callTool({ name: 'invoices.read', arguments: { invoice_id: 'i-2' } })).rejects.toThrow(/revoked/);
+      } finally {
+        await c.close();
+      }
+      expect(stack.mcp.invocations.filter((i) => i.tool === 'invoices.read').map((i) => i.args.invoice_id)).toEqual(['i-1']);
+
+      await open('#/decisions', 'Decisions');
+      await page.getByLabel('Code').fill('token_revoked');
+      await waitForDecisionRow('tr:has(td:text-is("token_revoked"))');
+
+      await open('#/revocations', 'Revocations');
+      await page.getByRole('button', { name: 'Delete revocation of sub alice' }).click();
+      await page.getByRole('button', { name: 'Yes, delete' }).click();
+      await page.getByText('No revocations.').waitFor();
+    }),
+    SLOW,
+  );
+
+  it('opens the diff between two revisions after a hot reload', () =>
+    step('diff', async () => {
+      const catalogPath = 'policies/catalog/data.json';
+      const { readFile } = await import('node:fs/promises');
+      const catalog = JSON.parse(await readFile(path.join(stack.policies.dir, catalogPath), 'utf8'));
+      catalog.servers.demo.tools['refunds.create'].arguments.amount.max_by_role.finance = 4321;
+      await stack.policies.write(catalogPath, JSON.stringify(catalog, null, 2));
+      // The watcher rebuilds and activates the edited policy; reload the list until it shows two revisions.
+      await open('#/policy', 'Policy');
+      for (let i = 0; (await page.locator('[data-testid="revisions"] tbody tr').count()) < 2; i++) {
+        if (i > 400) throw new Error('the second revision never appeared');
+        await page.waitForTimeout(250);
+        await open('#/overview', 'Overview');
+        await open('#/policy', 'Policy');
+      }
+      const hashes = await page.locator('#diff-from option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value).filter(Boolean));
+      expect(hashes.length).toBeGreaterThanOrEqual(2);
+      // Newest first: compare the older revision to the newer one.
+      await page.getByLabel('From').selectOption(hashes[1]);
+      await page.getByLabel('To').selectOption(hashes[0]);
+      await page.getByRole('button', { name: 'Show diff' }).click();
+      await page.getByTestId('diff').waitFor();
+      await expect(page.locator('.d-add').allTextContents()).resolves.toEqual(expect.arrayContaining([expect.stringContaining('4321')]));
+      await expect(page.locator('.d-del').allTextContents()).resolves.toEqual(expect.arrayContaining([expect.stringMatching(/"finance": \d+/)]));
+    }),
+    SLOW,
+  );
+
+  it('a toolgate:read account cannot revoke: the controls are disabled and the API answers 403', () =>
+    step('read-only', async () => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: /^Sign in with/ }).waitFor();
+      const before = issued.length;
+      await signIn('rob-reader');
+      await expect(page.getByTestId('who').textContent()).resolves.toContain('read only');
+      await open('#/revocations', 'Revocations');
+      await expect(page.getByRole('button', { name: 'Revoke' }).isDisabled()).resolves.toBe(true);
+      await expect(page.getByLabel('Value').isDisabled()).resolves.toBe(true);
+      // The same token the browser holds, straight to the API: refused.
+      expect(issued.length).toBe(before + 1);
+      const res = await fetch(`${stack.url}/v1/revocations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${issued[before]}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'sub', value: 'alice' }),
+      });
+      expect(res.status).toBe(403);
+      // Reading still works with it.
+      expect((await fetch(`${stack.url}/v1/revocations`, { headers: { authorization: `Bearer ${issued[before]}` } })).status).toBe(200);
+    }),
+    SLOW,
+  );
+
+  it('a reload signs out (nothing persisted); no CSP violation or script error happened in any view', () =>
+    step('reload', async () => {
+      await page.reload();
+      await page.getByRole('button', { name: /^Sign in with/ }).waitFor();
+      expect(cspViolations).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    }),
+    SLOW,
+  );
+});
