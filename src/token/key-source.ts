@@ -47,6 +47,7 @@ export class KeySource {
   private failures = 0;
   private retryAt = 0;
   private lastError = '';
+  private keyCount = 0;
 
   constructor(
     readonly config: IssuerConfig,
@@ -73,6 +74,18 @@ export class KeySource {
       await this.refresh();
       return this.resolver!(header, token);
     }
+  }
+
+  /** Health for the admin overview: whether keys are loaded, when last fetched, the last error. */
+  health(): { issuer: string; ok: boolean; last_fetch_at: string | null; keys: number; failures: number; last_error: string | null } {
+    return {
+      issuer: this.config.issuer,
+      ok: !!this.resolver && this.failures === 0,
+      last_fetch_at: this.fetchedAt ? new Date(this.fetchedAt).toISOString() : null,
+      keys: this.keyCount,
+      failures: this.failures,
+      last_error: this.failures > 0 ? this.lastError : null,
+    };
   }
 
   /** Fetches the key set now (deduplicating concurrent callers), backoff or not. */
@@ -119,6 +132,7 @@ export class KeySource {
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;
       this.resolver = createLocalJWKSet({ keys });
+      this.keyCount = keys.length;
       this.generation++;
     }
   }

@@ -106,6 +106,11 @@ export class TokenVerifier {
     return this.sources.get(issuer);
   }
 
+  /** Every configured issuer's key source (the admin overview reports their health). */
+  keySources(): KeySource[] {
+    return [...this.sources.values()];
+  }
+
   /** Number of cached verified tokens. */
   get cacheSize(): number {
     return this.cache.size;
