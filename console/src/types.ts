@@ -32,11 +32,15 @@ export interface Problem {
   code?: string;
 }
 
+/** Where a revision came from: `{kind, location}` (older answers: a plain string). */
+export type RevisionSource = string | { kind?: string; location?: string };
+
 /** GET /v1/admin/overview */
 export interface Overview {
-  revision: { revision?: string; content_hash?: string; loaded_at?: string; source?: string } | null;
-  last_failure: { at?: string; message?: string; errors?: (Problem | string)[]; problems?: (Problem | string)[] } | null;
-  rates: { bucket_s: number; buckets: RateBucket[] };
+  revision: { revision?: string; content_hash?: string; loaded_at?: string; source?: RevisionSource } | null;
+  last_failure: { at?: string; step?: string; code?: string; message?: string; problems?: (Problem | string)[]; source?: RevisionSource } | null;
+  warnings?: string[];
+  rates: { source?: string | null; bucket_s: number; window_s?: number; buckets: RateBucket[] };
   token_cache: Record<string, unknown> | null;
   jwks: Record<string, unknown>[];
   shadow?: Record<string, unknown> | null;
@@ -46,16 +50,18 @@ export interface Overview {
 export interface DecisionRow {
   decision_id: string;
   at: string;
-  server?: string;
-  tool?: string;
-  action?: string;
+  kind?: string;
+  server?: string | null;
+  tool?: string | null;
+  action?: string | null;
   result: string;
-  code?: string;
-  subject?: string;
-  client_id?: string;
-  revision?: string;
-  content_hash?: string;
-  duration_ms?: number;
+  code?: string | null;
+  subject?: string | null;
+  client_id?: string | null;
+  revision?: string | null;
+  content_hash?: string | null;
+  duration_ms?: number | null;
+  shadow?: string | null;
 }
 
 export interface DecisionPage {
@@ -76,7 +82,7 @@ export interface Revision {
   revision: string;
   content_hash: string;
   loaded_at?: string;
-  source?: string;
+  source?: RevisionSource;
   has_sources?: boolean;
 }
 

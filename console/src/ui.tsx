@@ -30,6 +30,14 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): Async<T> {
   return { ...state, reload };
 }
 
+/** A revision's source as text (`bundle: build/bundle.tar.gz`). */
+export function sourceText(s: unknown): string {
+  if (!s) return '';
+  if (typeof s === 'string') return s;
+  const o = s as { kind?: string; location?: string };
+  return [o.kind, o.location].filter(Boolean).join(': ');
+}
+
 /** A message for any thrown value; API errors show their status and code. */
 export function describeError(e: unknown): string {
   if (e instanceof ApiError) return `${e.status} ${e.code}: ${e.message}`;

@@ -99,6 +99,7 @@ function DecisionList({ filters }: { filters: Filters }) {
                   <th scope="col">Action</th>
                   <th scope="col">Subject</th>
                   <th scope="col">Client</th>
+                  <th scope="col">Shadow</th>
                   <th scope="col">Revision</th>
                   <th scope="col">ms</th>
                 </tr>
@@ -118,10 +119,11 @@ function DecisionList({ filters }: { filters: Filters }) {
                     <td>{d.server ?? ''}</td>
                     <td class="tool">{d.tool ?? ''}</td>
                     <td>{d.action ?? ''}</td>
-                    <td>{d.subject ?? ''}</td>
+                    <td><Short value={d.subject} /></td>
                     <td><Short value={d.client_id} /></td>
+                    <td>{d.shadow ?? ''}</td>
                     <td>{d.revision ?? ''}</td>
-                    <td class="num">{d.duration_ms === undefined ? '' : d.duration_ms.toFixed(2)}</td>
+                    <td class="num">{d.duration_ms == null ? '' : d.duration_ms.toFixed(2)}</td>
                   </tr>
                 ))}
               </tbody>

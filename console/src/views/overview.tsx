@@ -3,7 +3,7 @@ import { useEffect } from 'preact/hooks';
 import { admin } from '../api.js';
 import { href } from '../router.js';
 import type { Overview, Problem } from '../types.js';
-import { Loaded, Readable, Short, Time, useAsync } from '../ui.js';
+import { Loaded, Readable, Short, Time, sourceText, useAsync } from '../ui.js';
 import { RateChart } from './rate-chart.js';
 
 function where(p: Problem): string {
@@ -12,11 +12,13 @@ function where(p: Problem): string {
 }
 
 function Failure({ failure }: { failure: NonNullable<Overview['last_failure']> }) {
-  const problems = failure.problems ?? failure.errors ?? [];
+  const problems = failure.problems ?? [];
   return (
     <div class="failure" data-testid="last-failure">
       <p>
         <strong>Failed</strong> <Time at={failure.at} />
+        {failure.step ? ` at ${failure.step}` : ''}
+        {failure.code ? ` (${failure.code})` : ''}
         {failure.message ? `: ${failure.message}` : ''}
       </p>
       {problems.length > 0 && (
@@ -81,7 +83,7 @@ export function OverviewView() {
                     <div><dt>revision</dt><dd><code>{o.revision.revision ?? '—'}</code></dd></div>
                     <div><dt>content hash</dt><dd><Short value={o.revision.content_hash} /></dd></div>
                     <div><dt>loaded at</dt><dd><Time at={o.revision.loaded_at} /></dd></div>
-                    {o.revision.source && <div><dt>source</dt><dd>{o.revision.source}</dd></div>}
+                    {o.revision.source && <div><dt>source</dt><dd>{sourceText(o.revision.source)}</dd></div>}
                   </dl>
                 ) : (
                   <p class="error">No policy is active: every decision is denied.</p>
@@ -91,6 +93,12 @@ export function OverviewView() {
               <section class="card" aria-labelledby="fail-title">
                 <h2 id="fail-title">Last failed activation</h2>
                 {o.last_failure ? <Failure failure={o.last_failure} /> : <p class="muted">None since start.</p>}
+                {o.warnings && o.warnings.length > 0 && (
+                  <>
+                    <h3>Warnings</h3>
+                    <ul>{o.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
+                  </>
+                )}
               </section>
               <section class="card" aria-labelledby="cache-title">
                 <h2 id="cache-title">Token cache</h2>

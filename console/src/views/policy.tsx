@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { admin, query } from '../api.js';
 import { go, href, type Route } from '../router.js';
 import type { DiffFile, Revision, RevisionList, SourceFile } from '../types.js';
-import { Loaded, Readable, Short, Time, useAsync } from '../ui.js';
+import { Loaded, Readable, Short, Time, sourceText, useAsync } from '../ui.js';
 
 function activeHash(list: RevisionList): string | undefined {
   const a = list.active;
@@ -41,7 +41,7 @@ function Revisions() {
                       </td>
                       <td><Short value={r.content_hash} /></td>
                       <td><Time at={r.loaded_at} /></td>
-                      <td>{r.source ?? ''}</td>
+                      <td>{sourceText(r.source)}</td>
                       <td>{r.has_sources === false ? <span class="muted">not kept</span> : <a href={href(['policy', 'sources', r.content_hash])}>View sources</a>}</td>
                     </tr>
                   ))}
