@@ -133,7 +133,7 @@ export class ConsoleStatic implements OnModuleInit {
         .send({ code: 'console_not_built', message: `the console is not built (${index} is missing): run make build` });
     }
     const rest = (req.params as { '*'?: string })['*'] ?? '';
-    const target = resolveAsset(root, rest);
+    const target = rest === '' ? index : resolveAsset(root, rest);
     if (target === undefined) return this.notFound(reply);
     let file = target;
     if (!(await isFile(file))) {

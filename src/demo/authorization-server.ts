@@ -10,7 +10,48 @@ export const ACCOUNTS: Record<string, { roles: string[]; projects: string[] }> =
   fred: { roles: ['finance'], projects: [] },
   erin: { roles: ['engineer'], projects: ['api', 'web'] },
   rita: { roles: ['release_manager'], projects: [] },
+  'ops-reader': { roles: [], projects: [] },
+  'ops-admin': { roles: [], projects: [] },
 };
+
+/** What each demo account may do with toolgate's admin API (console sign-in); other accounts get no admin scope. */
+export const ADMIN_ACCOUNTS: Record<string, string[]> = {
+  'ops-reader': ['toolgate:read'],
+  'ops-admin': ['toolgate:read', 'toolgate:admin'],
+};
+
+/** The console's OAuth client (public: PKCE, no secret). */
+export const CONSOLE_CLIENT_ID = 'toolgate-console';
+
+/** The admin audience and the console's redirect URIs, when the demo signs the console in. */
+export interface ConsoleClientOptions {
+  /** toolgate's admin.audience: tokens for it carry toolgate:read / toolgate:admin per ADMIN_ACCOUNTS. */
+  adminAudience: string;
+  /** E.g. `http://127.0.0.1:8181/console/callback`. */
+  redirectUris: string[];
+}
+
+/** The origins the console runs on: the only browser origins allowed to call the token endpoint cross-origin. */
+function consoleOrigins(c: ConsoleClientOptions | undefined): Set<string> {
+  return new Set((c?.redirectUris ?? []).map((u) => new URL(u).origin));
+}
+
+/** The part of oidc-provider's request context the scope decision reads. */
+interface ResourceContext {
+  oidc?: { route?: string; entities?: { Grant?: { accountId?: string }; AuthorizationCode?: { accountId?: string } } };
+}
+
+/**
+ * Scopes a resource server accepts. For toolgate's admin audience: both admin scopes while
+ * the user is asked (so the request is valid whoever signs in), then at the token endpoint
+ * only what the signed-in account holds (ADMIN_ACCOUNTS), so ops-reader gets a read-only token.
+ */
+function resourceScopesFor(ctx: ResourceContext, resource: string, mcpScopes: string, c: ConsoleClientOptions | undefined): string {
+  if (!c || resource !== c.adminAudience) return mcpScopes;
+  if (ctx.oidc?.route !== 'token') return 'toolgate:read toolgate:admin';
+  const account = ctx.oidc.entities?.Grant?.accountId ?? ctx.oidc.entities?.AuthorizationCode?.accountId;
+  return (account ? (ADMIN_ACCOUNTS[account] ?? []) : []).join(' ');
+}
 
 /**
  * A real OAuth 2.1 / OpenID authorization server (oidc-provider) on 127.0.0.1,
@@ -23,13 +64,31 @@ export class DemoAuthorizationServer {
   issuer = '';
   private server?: http.Server;
 
-  static async start(resourceScopes: string, port = 0): Promise<DemoAuthorizationServer> {
+  static async start(resourceScopes: string, port = 0, consoleClient?: ConsoleClientOptions): Promise<DemoAuthorizationServer> {
     const as = new DemoAuthorizationServer();
     const server = http.createServer();
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
     as.issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const origins = consoleOrigins(consoleClient);
     const provider = new Provider(as.issuer, {
+      // The console: a static public client (no secret, PKCE S256 enforced below) redirecting back to toolgate.
+      clients: consoleClient
+        ? [
+            {
+              client_id: CONSOLE_CLIENT_ID,
+              client_name: 'toolgate console',
+              application_type: 'web',
+              token_endpoint_auth_method: 'none',
+              grant_types: ['authorization_code'],
+              response_types: ['code'],
+              redirect_uris: consoleClient.redirectUris,
+              id_token_signed_response_alg: 'ES256',
+            },
+          ]
+        : [],
+      // The console's browser code calls discovery and the token endpoint from toolgate's origin; nothing else may.
+      clientBasedCORS: (_ctx: unknown, origin: string, client: { clientId: string }) => client.clientId === CONSOLE_CLIENT_ID && origins.has(origin),
       jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'as-1', alg: 'ES256', use: 'sig' }] },
       features: {
         registration: { enabled: true },
@@ -38,8 +97,8 @@ export class DemoAuthorizationServer {
           enabled: true,
           defaultResource: () => undefined,
           useGrantedResource: () => true,
-          getResourceServerInfo: (_ctx: unknown, resourceIndicator: string) => ({
-            scope: resourceScopes,
+          getResourceServerInfo: (ctx: ResourceContext, resourceIndicator: string) => ({
+            scope: resourceScopesFor(ctx, resourceIndicator, resourceScopes, consoleClient),
             audience: resourceIndicator,
             accessTokenFormat: 'jwt',
             accessTokenTTL: 600,
