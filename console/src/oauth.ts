@@ -32,9 +32,9 @@ function random(n: number): string {
   return b64url(crypto.getRandomValues(new Uint8Array(n)));
 }
 
-/** The console's own URL, registered as the client's redirect URI. */
+/** Where the authorization server sends the browser back: registered as the console client's redirect URI. */
 export function redirectUri(): string {
-  return `${location.origin}/console/`;
+  return `${location.origin}/console/callback`;
 }
 
 function scopesOf(oauth: NonNullable<ConsoleConfig['oauth']>): string {
@@ -83,7 +83,7 @@ export async function completeSignIn(config: ConsoleConfig): Promise<string | nu
   const raw = sessionStorage.getItem(PENDING);
   sessionStorage.removeItem(PENDING);
   // The code must not linger in the address bar or the history.
-  history.replaceState(null, '', `${url.pathname}${url.hash}`);
+  history.replaceState(null, '', '/console/');
   if (error) throw new Error(`the authorization server refused: ${error}${url.searchParams.get('error_description') ? `: ${url.searchParams.get('error_description')}` : ''}`);
   if (!raw) throw new Error('no sign-in was started from this tab; sign in again');
   const pending = JSON.parse(raw) as Pending;

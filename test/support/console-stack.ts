@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/bootstrap.js';
 import { parseConfig } from '../../src/config/load-config.js';
-import { DemoAuthorizationServer } from '../../src/demo/authorization-server.js';
+import { CONSOLE_CLIENT_ID, DemoAuthorizationServer } from '../../src/demo/authorization-server.js';
 import { startDemoMcpServer, type DemoMcpServer } from '../../src/demo/mcp-server.js';
 import { HttpDecider } from '../../src/mcp/decider.js';
 import { freePort } from './net.js';
@@ -22,7 +22,7 @@ export interface ConsoleStack {
   mcp: DemoMcpServer;
   /** MCP server resource (audience of MCP tokens). */
   resource: string;
-  /** The console's public client at the authorization server (redirect: `${url}/console/`). */
+  /** The console's public client at the authorization server (redirect: `${url}/console/callback`). */
   consoleClient: { client_id: string; redirect_uri: string };
   /** A native client for the MCP tokens the tests mint outside the browser. */
   mcpClient: { client_id: string; redirect_uri: string };
@@ -35,30 +35,23 @@ export function buildConsole(): void {
   execFileSync(process.execPath, [path.join(ROOT, 'console', 'build.mjs')], { stdio: 'inherit' });
 }
 
-/** Registers a public client (DCR) whose only redirect is `redirect_uri`. */
-async function registerClient(as: DemoAuthorizationServer, redirect_uri: string): Promise<{ client_id: string; redirect_uri: string }> {
-  const res = await fetch(`${as.issuer}/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ application_type: 'native', redirect_uris: [redirect_uri], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'] }),
-  });
-  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
-  return { client_id: ((await res.json()) as { client_id: string }).client_id, redirect_uri };
-}
-
 /**
  * Starts the authorization server, toolgate (policies from a scratch copy,
  * watched so a test can activate a new revision, decisions to a file sink) and
  * the demo MCP server guarded by toolgate over HTTP.
  */
 export async function startConsoleStack(): Promise<ConsoleStack> {
-  const as = await DemoAuthorizationServer.start('refunds:write invoices:read issues:write deploy:write deploy:production toolgate:read toolgate:admin');
-  const policies = await policyWorkspace();
   const port = await freePort();
   const mcpPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const resource = `http://127.0.0.1:${mcpPort}/mcp`;
-  const consoleClient = await registerClient(as, `${url}/console/`);
+  const consoleClient = { client_id: CONSOLE_CLIENT_ID, redirect_uri: `${url}/console/callback` };
+  // The demo's console client and admin accounts (ops-reader: toolgate:read; ops-admin: + toolgate:admin).
+  const as = await DemoAuthorizationServer.start('refunds:write invoices:read issues:write deploy:write deploy:production', 0, {
+    adminAudience: ADMIN_AUDIENCE,
+    redirectUris: [consoleClient.redirect_uri],
+  });
+  const policies = await policyWorkspace();
   const mcpClient = await as.register();
   const config = parseConfig({
     listen: { host: '127.0.0.1', port },
@@ -68,7 +61,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     decision_logs: { file: { path: path.join(policies.dir, 'decisions.jsonl') } },
     revocation: { file: path.join(policies.dir, 'revocations.json') },
     admin: { issuer: as.issuer, audience: ADMIN_AUDIENCE, scope: 'toolgate:admin', read_scope: 'toolgate:read' },
-    console: { enabled: true, oauth: { issuer: as.issuer, client_id: consoleClient.client_id, scopes: ['toolgate:read', 'toolgate:admin'] } },
+    console: { enabled: true, oauth: { issuer: as.issuer, client_id: consoleClient.client_id, scopes: ['openid', 'toolgate:read', 'toolgate:admin'] } },
   });
   const app = await createApp(config, { logger: process.env.TOOLGATE_TEST_LOG ? ['log', 'warn', 'error'] : false });
   await app.listen({ host: '127.0.0.1', port });

@@ -1,7 +1,7 @@
 /** Decisions: filter the recent decision log (file sink or Postgres store), page through it, open one. */
 import { useState } from 'preact/hooks';
 import { admin, query } from '../api.js';
-import { go, href, type Route } from '../router.js';
+import { href, type Route } from '../router.js';
 import type { DecisionDetail, DecisionPage } from '../types.js';
 import { Loaded, Readable, Short, Time, useAsync } from '../ui.js';
 
@@ -32,7 +32,17 @@ function toLocalInput(iso: string | undefined): string {
   return new Date(d.getTime() - off).toISOString().slice(0, 16);
 }
 
-function FilterForm({ current }: { current: Filters }) {
+/** Whether two hashes name the same route with the same parameters (in any order). */
+function sameRoute(a: string, b: string): boolean {
+  const norm = (h: string) => {
+    const [p, q] = h.replace(/^#\/?/, '').split('?', 2);
+    const params = [...new URLSearchParams(q ?? '')].sort(([x], [y]) => x.localeCompare(y));
+    return `${p}?${new URLSearchParams(params)}`;
+  };
+  return norm(a) === norm(b);
+}
+
+function FilterForm({ current, onSame }: { current: Filters; onSame: () => void }) {
   const [f, setF] = useState<Filters>({ ...current, since: toLocalInput(current.since), until: toLocalInput(current.until) });
   const field = (k: keyof Filters, label: string, type = 'text') => (
     <div class="field">
@@ -46,7 +56,10 @@ function FilterForm({ current }: { current: Filters }) {
       aria-label="Filter decisions"
       onSubmit={(e) => {
         e.preventDefault();
-        go(['decisions'], { ...f, since: toIso(f.since ?? ''), until: toIso(f.until ?? ''), before: undefined });
+        const target = href(['decisions'], { ...f, since: toIso(f.since ?? ''), until: toIso(f.until ?? ''), before: undefined });
+        // The same filters again mean "look again": no hash change, so reload explicitly.
+        if (sameRoute(target, location.hash)) onSame();
+        else location.hash = target;
       }}
     >
       {field('since', 'From', 'datetime-local')}
@@ -140,6 +153,25 @@ function DecisionList({ filters }: { filters: Filters }) {
   );
 }
 
+/** Decision timers (`timer_*_ns`) in milliseconds; other metrics as they are. */
+function Timings({ metrics }: { metrics: Record<string, number> }) {
+  const entries = Object.entries(metrics);
+  if (entries.length === 0) return <p class="muted">None recorded.</p>;
+  return (
+    <dl class="readable" data-testid="detail-timings">
+      {entries.map(([k, v]) => {
+        const ns = /^timer_(.+)_ns$/.exec(k);
+        return (
+          <div key={k}>
+            <dt>{ns ? ns[1].replace(/_/g, ' ') : k}</dt>
+            <dd>{ns && typeof v === 'number' ? `${(v / 1e6).toFixed(3)} ms` : String(v)}</dd>
+          </div>
+        );
+      })}
+    </dl>
+  );
+}
+
 function reasonsOf(result: unknown): string[] {
   const r = result && typeof result === 'object' ? (result as { reasons?: unknown }).reasons : undefined;
   return Array.isArray(r) ? r.map(String) : [];
@@ -185,8 +217,8 @@ function DecisionDetailView({ id }: { id: string }) {
                 <p>
                   <code>{e.bundles?.toolgate?.revision ?? (e.revision as string) ?? '—'}</code> <Short value={e.bundles?.toolgate?.content_hash} />
                 </p>
-                <h3>Timings (ns unless named)</h3>
-                <Readable value={e.metrics ?? {}} />
+                <h3>Timings</h3>
+                <Timings metrics={(e.metrics ?? {}) as Record<string, number>} />
               </section>
               <section class="card" aria-labelledby="d-shadow">
                 <h2 id="d-shadow">Shadow outcome</h2>
@@ -221,14 +253,15 @@ function DecisionDetailView({ id }: { id: string }) {
 
 /** The Decisions view: list with filters, or one decision's detail (`#/decisions/<id>`). */
 export function DecisionsView({ route }: { route: Route }) {
+  const [nonce, setNonce] = useState(0);
   const id = route.parts[1];
   if (id) return <DecisionDetailView id={id} />;
   const filters = filtersOf(route.params);
   return (
     <>
       <h1>Decisions</h1>
-      <FilterForm key={JSON.stringify(filters)} current={filters} />
-      <DecisionList filters={filters} />
+      <FilterForm key={JSON.stringify(filters)} current={filters} onSame={() => setNonce((n) => n + 1)} />
+      <DecisionList key={nonce} filters={filters} />
     </>
   );
 }

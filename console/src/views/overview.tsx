@@ -83,7 +83,7 @@ export function OverviewView() {
                     <div><dt>revision</dt><dd><code>{o.revision.revision ?? '—'}</code></dd></div>
                     <div><dt>content hash</dt><dd><Short value={o.revision.content_hash} /></dd></div>
                     <div><dt>loaded at</dt><dd><Time at={o.revision.loaded_at} /></dd></div>
-                    {o.revision.source && <div><dt>source</dt><dd>{sourceText(o.revision.source)}</dd></div>}
+                    {o.revision.source && <div><dt>from</dt><dd>{sourceText(o.revision.source)}</dd></div>}
                   </dl>
                 ) : (
                   <p class="error">No policy is active: every decision is denied.</p>
@@ -104,7 +104,7 @@ export function OverviewView() {
                 <h2 id="cache-title">Token cache</h2>
                 {o.token_cache ? <Readable value={o.token_cache} /> : <p class="muted">Not reported.</p>}
               </section>
-              <section class="card" aria-labelledby="jwks-title">
+              <section class="card wide" aria-labelledby="jwks-title">
                 <h2 id="jwks-title">JWKS</h2>
                 {o.jwks.length ? <Readable value={o.jwks} /> : <p class="muted">No remote key sets.</p>}
               </section>
