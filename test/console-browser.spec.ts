@@ -1,5 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pw from 'playwright-core';
@@ -182,6 +184,16 @@ describe('operator console in Chromium', () => {
 
   it('shows the Overview (chart, active revision) and saves its screenshot for the README', () =>
     step('overview', async () => {
+      // Some traffic of each kind for the chart: allowed refunds, a refund over the agent's limit, a tool outside the role.
+      const c = await mcpConnect(await mcpToken('alice', 'refunds:write deploy:write'));
+      try {
+        for (let i = 0; i < 6; i++) await c.callTool({ name: 'refunds.create', arguments: { order_id: `o-${i}`, amount: i < 4 ? 20 : 900, currency: 'USD' } });
+        await c.callTool({ name: 'deploy.trigger', arguments: { service: 'web', environment: 'staging' } });
+      } finally {
+        await c.close();
+      }
+      await open('#/decisions', 'Decisions');
+      await waitForDecisionRow('tr:has(td.tool:text-is("refunds.create")) >> nth=6');
       await open('#/overview', 'Overview');
       await page.locator('.chart canvas').waitFor();
       await page.getByTestId('active-revision').waitFor();
@@ -224,7 +236,6 @@ describe('operator console in Chromium', () => {
   it('opens the diff between two revisions after a hot reload', () =>
     step('diff', async () => {
       const catalogPath = 'policies/catalog/data.json';
-      const { readFile } = await import('node:fs/promises');
       const catalog = JSON.parse(await readFile(path.join(stack.policies.dir, catalogPath), 'utf8'));
       catalog.servers.demo.tools['refunds.create'].arguments.amount.max_by_role.finance = 4321;
       await stack.policies.write(catalogPath, JSON.stringify(catalog, null, 2));
@@ -272,6 +283,53 @@ describe('operator console in Chromium', () => {
       expect(res.status).toBe(403);
       // Reading still works with it.
       expect((await fetch(`${stack.url}/v1/revocations`, { headers: { authorization: `Bearer ${issued[before]}` } })).status).toBe(200);
+      // Even with the form forced open in the page, the server refuses and the console shows why.
+      await page.evaluate("document.querySelector('form.revoke fieldset').disabled = false");
+      await page.getByLabel('Value').fill('alice');
+      await page.getByRole('button', { name: 'Revoke' }).click();
+      await expect(page.getByRole('alert').textContent()).resolves.toMatch(/^403 caller_forbidden/);
+      expect(((await (await fetch(`${stack.url}/v1/revocations`, { headers: { authorization: `Bearer ${issued[before]}` } })).json()) as any).revocations).toEqual([]);
+    }),
+    SLOW,
+  );
+
+  it('signs in with a pasted token (make run); a token for another audience is refused with the reason', () =>
+    step('paste-token', async () => {
+      await newOperator();
+      await page.goto(`${stack.url}/console/`);
+      const wrong = await mcpToken('alice', 'refunds:write');
+      await page.getByLabel('Access token', { exact: true }).fill(wrong);
+      await page.getByRole('button', { name: 'Use token' }).click();
+      await expect(page.getByRole('alert').textContent()).resolves.toMatch(/^401 caller_unauthenticated/);
+      // The pasted field is cleared at once; the token was never echoed into the page.
+      await expect(page.getByLabel('Access token', { exact: true }).inputValue()).resolves.toBe('');
+      expect(await page.content()).not.toContain(wrong);
+      const reader = await stack.as.token({ ...stack.consoleClient, account: 'ops-reader', scope: 'openid toolgate:read', resource: ADMIN_AUDIENCE });
+      await page.getByLabel('Access token', { exact: true }).fill(reader);
+      await page.getByRole('button', { name: 'Use token' }).click();
+      await expect(page.getByTestId('who').textContent()).resolves.toMatch(/ops-reader.*read only/);
+      expect(await page.content()).not.toContain(reader);
+    }),
+    SLOW,
+  );
+
+  it('lists a replay report written by toolgate replay and opens it readably', () =>
+    step('report', async () => {
+      // A real report: the edited policy (finance limit 4321) replayed against the recorded decisions.
+      const out = path.join(stack.reportsDir, 'replay-console.json');
+      await mkdir(stack.reportsDir, { recursive: true });
+      await promisify(execFile)(process.execPath, [
+        path.join(ROOT, 'dist', 'cli.js'), 'replay', stack.policies.policies, '--tests', stack.policies.tests,
+        '--baseline', path.join(ROOT, 'policies'), '--baseline-tests', path.join(ROOT, 'rego-tests'),
+        '--logs', stack.decisionLog, '--format', 'json', '--output', out,
+      ], { cwd: ROOT });
+      const report = JSON.parse(await readFile(out, 'utf8'));
+      expect(report.replayed).toBeGreaterThan(0);
+      await open('#/policy?tab=reports', 'Policy');
+      await page.getByRole('link', { name: 'replay-console.json' }).click();
+      await page.getByTestId('report').waitFor();
+      // Top-level fields as a definition list: the count the CLI wrote is the one shown.
+      await expect(page.getByTestId('report').locator('dt:text-is("replayed") + dd').first().textContent()).resolves.toBe(String(report.replayed));
     }),
     SLOW,
   );

@@ -27,6 +27,10 @@ export interface ConsoleStack {
   /** A native client for the MCP tokens the tests mint outside the browser. */
   mcpClient: { client_id: string; redirect_uri: string };
   policies: PolicyWorkspace;
+  /** The decision-log file toolgate writes. */
+  decisionLog: string;
+  /** console.reports_dir: where the console lists replay and privileges reports. */
+  reportsDir: string;
   close(): Promise<void>;
 }
 
@@ -52,16 +56,18 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     redirectUris: [consoleClient.redirect_uri],
   });
   const policies = await policyWorkspace();
+  const decisionLog = path.join(policies.dir, 'decisions.jsonl');
+  const reportsDir = path.join(policies.dir, 'reports');
   const mcpClient = await as.register();
   const config = parseConfig({
     listen: { host: '127.0.0.1', port },
     policy: { source: { policies: policies.policies, tests: policies.tests, out: policies.out, test_gate: false, debounce_ms: 50 } },
     issuers: [{ issuer: as.issuer, discovery: true, algorithms: ['ES256'], typ: 'at+jwt' }],
     servers: [{ id: 'demo', resource, issuers: [as.issuer], scopes_supported: ['refunds:write', 'invoices:read', 'deploy:write'] }],
-    decision_logs: { file: { path: path.join(policies.dir, 'decisions.jsonl') } },
+    decision_logs: { file: { path: decisionLog } },
     revocation: { file: path.join(policies.dir, 'revocations.json') },
     admin: { issuer: as.issuer, audience: ADMIN_AUDIENCE, scope: 'toolgate:admin', read_scope: 'toolgate:read' },
-    console: { enabled: true, oauth: { issuer: as.issuer, client_id: consoleClient.client_id, scopes: ['openid', 'toolgate:read', 'toolgate:admin'] } },
+    console: { enabled: true, oauth: { issuer: as.issuer, client_id: consoleClient.client_id, scopes: ['openid', 'toolgate:read', 'toolgate:admin'] }, reports_dir: reportsDir },
   });
   const app = await createApp(config, { logger: process.env.TOOLGATE_TEST_LOG ? ['log', 'warn', 'error'] : false });
   await app.listen({ host: '127.0.0.1', port });
@@ -81,6 +87,8 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     consoleClient,
     mcpClient,
     policies,
+    decisionLog,
+    reportsDir,
     async close() {
       await mcp.close();
       await app.close();
