@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
+import { loadConfigFile } from '../src/config/load-config.js';
 import { CONSOLE_CLIENT_ID, DemoAuthorizationServer } from '../src/demo/authorization-server.js';
+import { DEMO_ISSUER, ensureDemoKeys, mintDemoToken } from '../src/demo/demo-issuer.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { ROOT } from './support/policy-fixtures.js';
 
@@ -82,5 +84,34 @@ describe("console sign-in against the demo authorization server (make demo)", ()
   it('config.json names the demo issuer and the console client', async () => {
     const r = await app.get('/console/config.json');
     expect(r.body).toMatchObject({ oauth: { issuer: as.issuer, client_id: CONSOLE_CLIENT_ID, resource: ADMIN_AUD } });
+  });
+
+  it('make run: config/demo.yaml enables the console with pasted tokens, and demo-token mints read or admin tokens for it', async () => {
+    const demo = loadConfigFile(path.join(ROOT, 'config/demo.yaml'));
+    expect(demo.console).toMatchObject({ enabled: true, reports_dir: 'build/reports' });
+    expect(demo.console.oauth).toBeUndefined();
+    expect(demo.admin).toMatchObject({ issuer: DEMO_ISSUER, scope: 'toolgate:admin', read_scope: 'toolgate:read' });
+
+    const keys = path.join(dir, 'demo-keys');
+    const jwks = await ensureDemoKeys(keys);
+    const run = await startApp({
+      policy: { source: { policies: path.join(ROOT, 'policies'), tests: path.join(ROOT, 'rego-tests'), out: path.join(dir, 'build-run'), watch: false, test_gate: false } },
+      issuers: [{ issuer: DEMO_ISSUER, jwks_file: jwks, algorithms: ['ES256'] }],
+      servers: demo.servers.map((s) => ({ ...s, issuers: [DEMO_ISSUER] })),
+      revocation: { file: path.join(dir, 'revocations-run.json') },
+      admin: { issuer: DEMO_ISSUER, audience: demo.admin!.audience },
+      console: { enabled: true },
+    });
+    try {
+      expect((await run.get('/console/config.json')).body).toMatchObject({ admin_audience: demo.admin!.audience, oauth: null });
+      const mint = (scope: string) => mintDemoToken(keys, { sub: 'ops', roles: [], projects: [], scope, aud: demo.admin!.audience, ttlSeconds: 300 });
+      const reader = { authorization: `Bearer ${await mint('toolgate:read')}` };
+      expect((await run.get('/v1/admin/whoami', reader)).body).toMatchObject({ sub: 'ops', can_admin: false });
+      expect((await run.post('/v1/revocations', { kind: 'sub', value: 'alice' }, reader)).status).toBe(403);
+      const admin = { authorization: `Bearer ${await mint('toolgate:admin')}` };
+      expect((await run.post('/v1/revocations', { kind: 'sub', value: 'alice' }, admin)).status).toBe(201);
+    } finally {
+      await run.close();
+    }
   });
 });

@@ -236,7 +236,8 @@ describe('console API: admin read API, scope split, static console', () => {
       expect(r.status).toBe(200);
       const o = r.body as Json;
       const status = (await app.get('/v1/status')).body as Json;
-      expect(o.revision).toEqual(status.active);
+      const a = status.active;
+      expect(o.revision).toEqual({ label: a.revision, content_hash: a.content_hash, loaded_at: a.loaded_at, source: a.source });
       expect(o.last_failure).toBeNull();
       expect(o.rates).toMatchObject({ source: 'file', bucket_s: 10, window_s: 600 });
       expect(o.rates.buckets).toHaveLength(60);

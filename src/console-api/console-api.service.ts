@@ -79,8 +79,10 @@ export class ConsoleApiService implements OnApplicationShutdown {
       : { source: null, bucket_s: RATE_BUCKET_S, window_s: RATE_WINDOW_S, buckets: [] };
     const lookups = await this.metrics.tokenCache.get();
     const count = (result: string) => lookups.values.filter((v) => v.labels.result === result).reduce((n, v) => n + v.value, 0);
+    const a = st.active;
     return {
-      revision: st.active,
+      // `label` is the manifest's revision label (as the console contract names it); content_hash is the identity.
+      revision: a ? { label: a.revision, content_hash: a.content_hash, loaded_at: a.loaded_at, source: a.source } : null,
       last_failure: st.last_failure,
       warnings: st.warnings,
       rates,
