@@ -37,7 +37,7 @@ export type RevisionSource = string | { kind?: string; location?: string };
 
 /** GET /v1/admin/overview */
 export interface Overview {
-  revision: { revision?: string; content_hash?: string; loaded_at?: string; source?: RevisionSource } | null;
+  revision: { label?: string; revision?: string; content_hash?: string; loaded_at?: string; source?: RevisionSource } | null;
   last_failure: { at?: string; step?: string; code?: string; message?: string; problems?: (Problem | string)[]; source?: RevisionSource } | null;
   warnings?: string[];
   rates: { source?: string | null; bucket_s: number; window_s?: number; buckets: RateBucket[] };

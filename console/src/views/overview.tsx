@@ -80,7 +80,7 @@ export function OverviewView() {
                 <h2 id="rev-title">Active revision</h2>
                 {o.revision ? (
                   <dl class="readable" data-testid="active-revision">
-                    <div><dt>revision</dt><dd><code>{o.revision.revision ?? '—'}</code></dd></div>
+                    <div><dt>revision</dt><dd><code>{o.revision.label ?? o.revision.revision ?? '—'}</code></dd></div>
                     <div><dt>content hash</dt><dd><Short value={o.revision.content_hash} /></dd></div>
                     <div><dt>loaded at</dt><dd><Time at={o.revision.loaded_at} /></dd></div>
                     {o.revision.source && <div><dt>from</dt><dd>{sourceText(o.revision.source)}</dd></div>}
