@@ -1,7 +1,7 @@
 // Builds the operator console (console/src) into dist/console/: index.html, app.js, app.css.
 // esbuild bundles Preact and uPlot in; nothing is fetched from a CDN at runtime.
 import { build } from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.join(here, '..', 'dist', 'console');
 
-await rm(out, { recursive: true, force: true });
+// Files are overwritten in place (no rm -rf first): a toolgate serving dist/console during a
+// rebuild, e.g. another jest worker, never sees the directory missing.
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { app: path.join(here, 'src', 'main.tsx') },
