@@ -73,9 +73,16 @@ describe('operator console in Chromium', () => {
 
   /** Re-applies the decision filters until a row matches (the file sink flushes in the background). */
   const waitForDecisionRow = async (selector: string) => {
+    const seq = "Number(document.querySelector('[data-testid=decisions-source]')?.dataset.seq ?? 0)";
     for (let i = 0; ; i++) {
+      const before = (await page.evaluate(seq)) as number;
       await page.getByRole('button', { name: 'Apply filters' }).click();
-      await page.getByTestId('decisions-source').waitFor();
+      // Only a page loaded after this click counts (the previous one stays on screen until then).
+      // (Polled with page.evaluate: waitForFunction with a string needs eval, which the console's CSP forbids.)
+      for (let j = 0; ((await page.evaluate(seq)) as number) <= before; j++) {
+        if (j > 400) throw new Error('the decision list did not reload');
+        await page.waitForTimeout(25);
+      }
       if ((await page.locator(selector).count()) > 0) return;
       if (i > 200) throw new Error(`no decision row matching ${selector}`);
       await page.waitForTimeout(250);
@@ -165,6 +172,25 @@ describe('operator console in Chromium', () => {
       await expect(page.getByTestId('detail-result').textContent()).resolves.toBe('deny');
       await expect(page.getByTestId('detail-reasons').textContent()).resolves.toContain('requires one of the roles');
       await expect(page.getByRole('heading', { name: 'Input (masked)' }).isVisible()).resolves.toBe(true);
+    }),
+    SLOW,
+  );
+
+  it("links a decision to its shadow outcome; the Policy view shows the shadow's divergences", () =>
+    step('shadow', async () => {
+      // The candidate lowers support agents' refund limit to 30: alice's refund of 40 above diverges.
+      await open('#/decisions?tool=refunds.create', 'Decisions');
+      await waitForDecisionRow('tr:has(td:text-is("allow_to_deny"))');
+      await page.locator('tr:has(td:text-is("allow_to_deny"))').first().getByRole('link').click();
+      await page.getByTestId('detail-shadow').waitFor();
+      await expect(page.getByTestId('detail-result').textContent()).resolves.toBe('allow');
+      await expect(page.getByTestId('detail-shadow').locator('dt:text-is("result") + dd').textContent()).resolves.toBe('allow_to_deny');
+      await page.getByTestId('detail-shadow').getByRole('link').click();
+      await page.getByTestId('shadow').waitFor();
+      await expect(page.getByTestId('shadow').textContent()).resolves.toContain('allow_to_deny');
+      // And back: the divergence links to the decision it came from.
+      await page.getByTestId('shadow').locator('tr:has(td:text-is("allow_to_deny"))').first().getByRole('link').click();
+      await page.getByTestId('detail-shadow').waitFor();
     }),
     SLOW,
   );

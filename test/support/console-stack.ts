@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -27,6 +28,8 @@ export interface ConsoleStack {
   /** A native client for the MCP tokens the tests mint outside the browser. */
   mcpClient: { client_id: string; redirect_uri: string };
   policies: PolicyWorkspace;
+  /** The shadow candidate: the same policy with support agents' refund limit lowered to 30. */
+  shadow: PolicyWorkspace;
   /** The decision-log file toolgate writes. */
   decisionLog: string;
   /** console.reports_dir: where the console lists replay and privileges reports. */
@@ -56,12 +59,20 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     redirectUris: [consoleClient.redirect_uri],
   });
   const policies = await policyWorkspace();
+  const shadow = await policyWorkspace();
+  const catalogFile = path.join(shadow.policies, 'catalog', 'data.json');
+  const catalog = JSON.parse(await readFile(catalogFile, 'utf8'));
+  catalog.servers.demo.tools['refunds.create'].arguments.amount.max_by_role.support_agent = 30;
+  await writeFile(catalogFile, JSON.stringify(catalog, null, 2));
   const decisionLog = path.join(policies.dir, 'decisions.jsonl');
   const reportsDir = path.join(policies.dir, 'reports');
   const mcpClient = await as.register();
   const config = parseConfig({
     listen: { host: '127.0.0.1', port },
-    policy: { source: { policies: policies.policies, tests: policies.tests, out: policies.out, test_gate: false, debounce_ms: 50 } },
+    policy: {
+      source: { policies: policies.policies, tests: policies.tests, out: policies.out, test_gate: false, debounce_ms: 50 },
+      shadow: { mode: 'source', source: { policies: shadow.policies, tests: shadow.tests, out: shadow.out, test_gate: false, watch: false }, sample_rate: 1 },
+    },
     issuers: [{ issuer: as.issuer, discovery: true, algorithms: ['ES256'], typ: 'at+jwt' }],
     servers: [{ id: 'demo', resource, issuers: [as.issuer], scopes_supported: ['refunds:write', 'invoices:read', 'deploy:write'] }],
     decision_logs: { file: { path: decisionLog } },
@@ -87,6 +98,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     consoleClient,
     mcpClient,
     policies,
+    shadow,
     decisionLog,
     reportsDir,
     async close() {
@@ -94,6 +106,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
       await app.close();
       await as.stop();
       await policies.cleanup();
+      await shadow.cleanup();
     },
   };
 }

@@ -87,14 +87,17 @@ function FilterForm({ current, onSame }: { current: Filters; onSame: () => void 
   );
 }
 
+/** Pages loaded so far; `data-seq` exposes it so a reader (or a test) can tell a fresh answer from the previous one. */
+let loads = 0;
+
 function DecisionList({ filters }: { filters: Filters }) {
   const key = JSON.stringify(filters);
-  const state = useAsync(() => admin<DecisionPage>(`/decisions${query({ limit: 50, ...filters })}`), [key]);
+  const state = useAsync(async () => ({ ...(await admin<DecisionPage>(`/decisions${query({ limit: 50, ...filters })}`)), seq: ++loads }), [key]);
   return (
     <Loaded state={state}>
       {(page) => (
         <>
-          <p class="muted" data-testid="decisions-source">
+          <p class="muted" data-testid="decisions-source" data-seq={page.seq}>
             {page.decisions.length} shown from the {page.source}
             {page.scanned !== undefined ? `, ${page.scanned} scanned` : ''}
             {page.truncated ? ' (the scan stopped at its bound; narrow the time range for older events)' : ''}.

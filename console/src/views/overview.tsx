@@ -5,6 +5,7 @@ import { href } from '../router.js';
 import type { Overview, Problem } from '../types.js';
 import { Loaded, Readable, Short, Time, sourceText, useAsync } from '../ui.js';
 import { RateChart } from './rate-chart.js';
+import { ShadowSummary, type ShadowStatus } from './shadow.js';
 
 function where(p: Problem): string {
   const line = p.line ?? p.row;
@@ -111,8 +112,8 @@ export function OverviewView() {
               {o.shadow && (
                 <section class="card wide" aria-labelledby="shadow-title">
                   <h2 id="shadow-title">Shadow</h2>
-                  <Readable value={o.shadow} />
-                  <p><a href={href(['policy'], { tab: 'shadow' })}>Shadow divergences</a></p>
+                  <ShadowSummary status={o.shadow as ShadowStatus} limit={5} />
+                  <p><a href={href(['policy'], { tab: 'shadow' })}>All recent divergences</a></p>
                 </section>
               )}
             </div>

@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { admin, query } from '../api.js';
 import { go, href, type Route } from '../router.js';
+import { ShadowSummary, type ShadowStatus } from './shadow.js';
 import type { DiffFile, Revision, RevisionList, SourceFile } from '../types.js';
 import { Loaded, Readable, Short, Time, sourceText, useAsync } from '../ui.js';
 
@@ -158,8 +159,8 @@ function Diff({ from, to }: { from: string; to: string }) {
 }
 
 function Shadow() {
-  const state = useAsync(() => admin<unknown>('/shadow'), []);
-  return <Loaded state={state}>{(s) => <div data-testid="shadow"><Readable value={s} /></div>}</Loaded>;
+  const state = useAsync(() => admin<ShadowStatus>('/shadow'), []);
+  return <Loaded state={state}>{(s) => <div data-testid="shadow"><ShadowSummary status={s} /></div>}</Loaded>;
 }
 
 interface ReportEntry {
