@@ -61,6 +61,14 @@ describe("console sign-in against the demo authorization server (make demo)", ()
     expect(r.status).toBe(201);
   });
 
+  it('an account without admin rights gets no admin scope, so the admin API refuses it', async () => {
+    const token = await signIn('alice');
+    expect(String(decodeJwt(token).scope ?? '')).not.toMatch(/toolgate:/);
+    const r = await app.get('/v1/admin/whoami', { authorization: `Bearer ${token}` });
+    expect(r.status).toBe(403);
+    expect((r.body as { code: string }).code).toBe('caller_forbidden');
+  });
+
   it('refuses the console client without PKCE', async () => {
     await expect(as.token({ client_id: CONSOLE_CLIENT_ID, redirect_uri: REDIRECT, account: 'ops-admin', scope: 'openid toolgate:read', resource: ADMIN_AUD, pkce: false })).rejects.toThrow(/PKCE|code_challenge/i);
   });
@@ -88,7 +96,7 @@ describe("console sign-in against the demo authorization server (make demo)", ()
 
   it('make run: config/demo.yaml enables the console with pasted tokens, and demo-token mints read or admin tokens for it', async () => {
     const demo = loadConfigFile(path.join(ROOT, 'config/demo.yaml'));
-    expect(demo.console).toMatchObject({ enabled: true, reports_dir: 'build/reports' });
+    expect(demo.console).toMatchObject({ enabled: true, reports_dir: path.resolve('build/reports') });
     expect(demo.console.oauth).toBeUndefined();
     expect(demo.admin).toMatchObject({ issuer: DEMO_ISSUER, scope: 'toolgate:admin', read_scope: 'toolgate:read' });
 

@@ -429,7 +429,7 @@ describe('console API: admin read API, scope split, static console', () => {
       expect(() => parseConfig({ ...base(), console: { enabled: true, oauth: { issuer: 'http://127.0.0.1:1', client_id: 'c', scopes: [] } } })).toThrow(/console\.oauth\.issuer: must be admin\.issuer/);
       expect(() => parseConfig({ ...base(), admin: { issuer: idp.issuer, audience: ADMIN_AUD, read_scope: 'toolgate:admin' } })).toThrow(/admin\.read_scope/);
       const defaults = parseConfig({ ...noAdmin, console: undefined });
-      expect(defaults.console).toMatchObject({ enabled: false, reports_dir: 'build/reports' });
+      expect(defaults.console).toMatchObject({ enabled: false, reports_dir: path.resolve('build/reports') });
       expect(parseConfig(base()).admin).toMatchObject({ scope: 'toolgate:admin', read_scope: 'toolgate:read' });
     });
   });

@@ -128,6 +128,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
   config.revocation.file = abs(config.revocation.file);
   if (config.decision_logs.file) config.decision_logs.file.path = abs(config.decision_logs.file.path);
+  config.console.reports_dir = abs(config.console.reports_dir);
   for (const pg of [config.revocation.postgres, config.decision_logs.postgres]) {
     const t = pg?.tls;
     if (t?.ca_file) t.ca_file = abs(t.ca_file);

@@ -1,6 +1,7 @@
 import { Injectable, Logger, NotFoundException, type OnApplicationShutdown } from '@nestjs/common';
 import path from 'node:path';
 import type { DecisionEvent } from '../audit/decision-event.js';
+import { workerLink } from '../cluster/worker-link.js';
 import { StoreUnavailableError, describeThrown } from '../common/errors.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
@@ -39,7 +40,8 @@ export class ConsoleApiService implements OnApplicationShutdown {
     // PostgreSQL holds every replica's decisions for the whole retention: preferred when configured.
     const d = config.decision_logs;
     if (d.postgres) this.source = new PostgresDecisionSource(d.postgres, (e) => this.log.warn(`decision store: ${e.message}`));
-    else if (d.file) this.source = new FileDecisionSource(d.file.path);
+    // A cluster worker's config names its own file (`<path>.w<slot>`, src/cluster/worker.ts); the console reads every worker's.
+    else if (d.file) this.source = new FileDecisionSource(workerLink() ? d.file.path.replace(/\.w\d+$/, '') : d.file.path);
   }
 
   async onApplicationShutdown(): Promise<void> {

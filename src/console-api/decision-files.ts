@@ -26,18 +26,33 @@ export async function decisionLogFiles(file: string): Promise<{ file: string; si
   return out.sort((a, b) => b.mtimeMs - a.mtimeMs);
 }
 
-/** The last `max` bytes of a file as whole lines (a line cut by the window is dropped). */
-async function tailLines(file: string, size: number, max: number): Promise<string[]> {
+/** Bytes read at once: small enough that splitting one read into lines is a short step. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * The last `max` bytes of a file as whole lines, a chunk at a time (a line cut by
+ * the window is dropped). A gzipped file cannot be read from its end and yields nothing.
+ */
+async function* tailLines(file: string, size: number, max: number): AsyncGenerator<string[]> {
   const start = Math.max(0, size - max);
   const fh = await open(file, 'r');
   try {
-    const buf = Buffer.alloc(size - start);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
-    // Rotated logs are plain JSON lines; a gzipped one cannot be read from its end and is skipped.
-    if (bytesRead >= 2 && start === 0 && buf[0] === 0x1f && buf[1] === 0x8b) return [];
-    const lines = buf.subarray(0, bytesRead).toString('utf8').split('\n');
-    if (start > 0) lines.shift();
-    return lines.filter((l) => l.length > 0);
+    let pos = start;
+    let carry = '';
+    let first = true;
+    while (pos < size) {
+      const buf = Buffer.alloc(Math.min(CHUNK_BYTES, size - pos));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      if (first && start === 0 && bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return;
+      pos += bytesRead;
+      const lines = (carry + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+      carry = lines.pop() ?? '';
+      if (first && start > 0) lines.shift();
+      first = false;
+      yield lines.filter((l) => l.length > 0);
+    }
+    if (carry.length > 0 && !(first && start > 0)) yield [carry];
   } finally {
     await fh.close();
   }
@@ -52,10 +67,17 @@ function parseEvent(line: string): DecisionEvent | undefined {
   }
 }
 
+/** Lines handled between two turns of the event loop: a search never holds up the decisions this process serves. */
+const LINES_PER_TURN = 500;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * Decisions from the file sink's recent events: the last FILE_TAIL_BYTES of the
  * decision-log files (every worker's), newest file first. What lies beyond is
- * not searched, and `truncated` says so.
+ * not searched, and `truncated` says so. Parsing runs in slices of
+ * LINES_PER_TURN lines, yielding to the event loop between them, because this
+ * runs in the process that answers decisions.
  */
 export class FileDecisionSource implements DecisionSource {
   readonly name = 'file' as const;
@@ -65,33 +87,44 @@ export class FileDecisionSource implements DecisionSource {
     private readonly maxBytes = FILE_TAIL_BYTES,
   ) {}
 
-  private async recent(): Promise<{ events: DecisionEvent[]; truncated: boolean }> {
+  /** Calls `visit` for every recent line; answers whether older data was left unread. */
+  private async scan(visit: (line: string) => void): Promise<{ lines: number; truncated: boolean }> {
     let budget = this.maxBytes;
     let truncated = false;
-    const events: DecisionEvent[] = [];
+    let count = 0;
     for (const f of await decisionLogFiles(this.file)) {
       if (budget <= 0) {
         truncated = true;
         break;
       }
       if (f.size > budget) truncated = true;
-      const lines = await tailLines(f.file, f.size, budget).catch(() => [] as string[]);
-      budget -= Math.min(f.size, budget);
-      for (const l of lines) {
-        const e = parseEvent(l);
-        if (e) events.push(e);
+      const window = Math.min(f.size, budget);
+      budget -= window;
+      try {
+        for await (const lines of tailLines(f.file, f.size, window)) {
+          for (let i = 0; i < lines.length; i++) {
+            if (i % LINES_PER_TURN === 0) await nextTurn();
+            visit(lines[i]);
+          }
+          count += lines.length;
+        }
+      } catch {
+        // A file rotated away or unreadable mid-read: what was read stands.
       }
     }
-    return { events, truncated };
+    return { lines: count, truncated };
   }
 
   async search(f: DecisionFilter): Promise<DecisionPage> {
-    const { events, truncated } = await this.recent();
     const rows: DecisionSummary[] = [];
-    for (const e of events) {
+    let scanned = 0;
+    const { truncated } = await this.scan((line) => {
+      const e = parseEvent(line);
+      if (!e) return;
+      scanned++;
       const s = summarize(e);
       if (matches(s, f, e.token?.subject)) rows.push(s);
-    }
+    });
     rows.sort(newestFirst);
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
@@ -99,24 +132,31 @@ export class FileDecisionSource implements DecisionSource {
       source: this.name,
       decisions: page,
       next_before: rows.length > f.limit && last ? encodeCursor(last.at, last.decision_id) : undefined,
-      scanned: events.length,
+      scanned,
       truncated,
     };
   }
 
   async get(id: string): Promise<DecisionEvent | undefined> {
-    const { events } = await this.recent();
-    return events.find((e) => e.decision_id === id);
+    let found: DecisionEvent | undefined;
+    // Only lines naming the id are parsed.
+    await this.scan((line) => {
+      if (found || !line.includes(id)) return;
+      const e = parseEvent(line);
+      if (e?.decision_id === id) found = e;
+    });
+    return found;
   }
 
   async rates(now: number, windowS: number, bucketS: number): Promise<Rates> {
-    const { events } = await this.recent();
     const since = now - windowS * 1000;
     const points: { t: number; allow: boolean; code: string | null }[] = [];
-    for (const e of events) {
+    await this.scan((line) => {
+      const e = parseEvent(line);
+      if (!e) return;
       const t = Date.parse(e.timestamp);
       if (t >= since && t <= now) points.push({ t, allow: !!e.outcome?.allow, code: e.outcome?.code ?? null });
-    }
+    });
     return bucketRates(this.name, points, now, windowS, bucketS);
   }
 }
