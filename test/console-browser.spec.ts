@@ -71,18 +71,25 @@ describe('operator console in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
   };
 
+  /**
+   * Runs `action` and waits for the decision list to load a page after it: the previous page
+   * stays on screen until the new one arrives, and `data-seq` tells them apart. (Polled with
+   * page.evaluate: waitForFunction with a string needs eval, which the console's CSP forbids.)
+   */
+  const freshList = async (action: () => Promise<void>) => {
+    const seq = "Number(document.querySelector('[data-testid=decisions-source]')?.dataset.seq ?? 0)";
+    const before = (await page.evaluate(seq)) as number;
+    await action();
+    for (let j = 0; ((await page.evaluate(seq)) as number) <= before; j++) {
+      if (j > 400) throw new Error('the decision list did not reload');
+      await page.waitForTimeout(25);
+    }
+  };
+
   /** Re-applies the decision filters until a row matches (the file sink flushes in the background). */
   const waitForDecisionRow = async (selector: string) => {
-    const seq = "Number(document.querySelector('[data-testid=decisions-source]')?.dataset.seq ?? 0)";
     for (let i = 0; ; i++) {
-      const before = (await page.evaluate(seq)) as number;
-      await page.getByRole('button', { name: 'Apply filters' }).click();
-      // Only a page loaded after this click counts (the previous one stays on screen until then).
-      // (Polled with page.evaluate: waitForFunction with a string needs eval, which the console's CSP forbids.)
-      for (let j = 0; ((await page.evaluate(seq)) as number) <= before; j++) {
-        if (j > 400) throw new Error('the decision list did not reload');
-        await page.waitForTimeout(25);
-      }
+      await freshList(() => page.getByRole('button', { name: 'Apply filters' }).click());
       if ((await page.locator(selector).count()) > 0) return;
       if (i > 200) throw new Error(`no decision row matching ${selector}`);
       await page.waitForTimeout(250);
@@ -208,6 +215,32 @@ describe('operator console in Chromium', () => {
     SLOW,
   );
 
+  it('pages through decisions with before (Older / Newest)', () =>
+    step('paging', async () => {
+      // Enough decisions for more than one page of 10, whatever ran before.
+      const c = await mcpConnect(await mcpToken('fred', 'refunds:write'));
+      try {
+        for (let i = 0; i < 12; i++) await c.callTool({ name: 'refunds.create', arguments: { order_id: `p-${i}`, amount: 5, currency: 'GBP' } });
+      } finally {
+        await c.close();
+      }
+      await open('#/decisions', 'Decisions');
+      await page.getByLabel('Per page').selectOption('10');
+      await page.getByLabel('Subject (or fingerprint)').fill('fred');
+      await waitForDecisionRow('table.decisions tbody tr >> nth=9');
+      const ids = () => page.locator('table.decisions tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-decision')));
+      const first = await ids();
+      expect(first).toHaveLength(10);
+      await freshList(() => page.getByRole('link', { name: 'Older' }).click());
+      const second = await ids();
+      expect(second).toHaveLength(2);
+      expect(second.filter((id) => first.includes(id))).toEqual([]);
+      await freshList(() => page.getByRole('link', { name: 'Newest' }).click());
+      expect(await ids()).toEqual(first);
+    }),
+    SLOW,
+  );
+
   it('shows the Overview (chart, active revision) and saves its screenshot for the README', () =>
     step('overview', async () => {
       // Some traffic of each kind for the chart: allowed refunds, a refund over the agent's limit, a tool outside the role.
@@ -283,6 +316,17 @@ describe('operator console in Chromium', () => {
       // The bundle's data.json is one line: the old limit removed, the new one added.
       await expect(page.locator('.d-add').allTextContents()).resolves.toEqual(expect.arrayContaining([expect.stringContaining('"finance":4321')]));
       await expect(page.locator('.d-del').allTextContents()).resolves.toEqual(expect.arrayContaining([expect.stringContaining('"finance":5000')]));
+
+      // A broken edit is refused: decisions stay on the active revision and the Overview names the file and line.
+      await stack.policies.write('policies/mcp/authz/broken.rego', 'package mcp.authz\n\nbroken_rule if {\n');
+      await open('#/overview', 'Overview');
+      for (let i = 0; (await page.getByTestId('last-failure').count()) === 0; i++) {
+        if (i > 400) throw new Error('the failed activation never showed');
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await page.waitForTimeout(250);
+      }
+      await expect(page.getByTestId('last-failure').textContent()).resolves.toMatch(/broken\.rego:\d+/);
+      await stack.policies.remove('policies/mcp/authz/broken.rego');
     }),
     SLOW,
   );

@@ -77,6 +77,14 @@ function FilterForm({ current, onSame }: { current: Filters; onSame: () => void 
           <option value="deny">deny</option>
         </select>
       </div>
+      <div class="field">
+        <label for="f-limit">Per page</label>
+        <select id="f-limit" name="limit" value={f.limit ?? '50'} onChange={(e) => setF({ ...f, limit: e.currentTarget.value === '50' ? undefined : e.currentTarget.value })}>
+          {['10', '25', '50', '100', '200'].map((n) => (
+            <option key={n} value={n}>{n}</option>
+          ))}
+        </select>
+      </div>
       <div class="actions">
         <button type="submit" class="primary">
           Apply filters
