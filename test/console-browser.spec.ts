@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pw from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN_AUDIENCE, buildConsole, startConsoleStack, type ConsoleStack } from './support/console-stack.js';
+import { ADMIN_AUDIENCE, buildConsole, startConsoleStack, writeReplayReport, type ConsoleStack } from './support/console-stack.js';
 import { ROOT } from './support/policy-fixtures.js';
 
 const CHROMIUM = process.env.TOOLGATE_CHROMIUM ?? '/usr/bin/chromium';
@@ -107,6 +105,11 @@ describe('operator console in Chromium', () => {
   const newOperator = async () => {
     await context?.close();
     context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    // Every violation the browser enforces becomes a console error the listener below sees
+    // (init scripts are injected by the browser, so the CSP does not apply to this one).
+    await context.addInitScript(
+      "document.addEventListener('securitypolicyviolation', (e) => console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))",
+    );
     page = await context.newPage();
     const p = page;
     p.on('console', (m) => {
@@ -386,13 +389,7 @@ describe('operator console in Chromium', () => {
   it('lists a replay report written by toolgate replay and opens it readably', () =>
     step('report', async () => {
       // A real report: the edited policy (finance limit 4321) replayed against the recorded decisions.
-      const out = path.join(stack.reportsDir, 'replay-console.json');
-      await mkdir(stack.reportsDir, { recursive: true });
-      await promisify(execFile)(process.execPath, [
-        path.join(ROOT, 'dist', 'cli.js'), 'replay', stack.policies.policies, '--tests', stack.policies.tests,
-        '--baseline', path.join(ROOT, 'policies'), '--baseline-tests', path.join(ROOT, 'rego-tests'),
-        '--logs', stack.decisionLog, '--format', 'json', '--output', out,
-      ], { cwd: ROOT });
+      const out = await writeReplayReport(stack, 'replay-console.json');
       const report = JSON.parse(await readFile(out, 'utf8'));
       expect(report.replayed).toBeGreaterThan(0);
       await open('#/policy?tab=reports', 'Policy');
@@ -404,12 +401,37 @@ describe('operator console in Chromium', () => {
     SLOW,
   );
 
-  it('a reload signs out (nothing persisted); no CSP violation or script error happened in any view', () =>
-    step('reload', async () => {
+  it('revoking the signed-in operator ends the console session at its next call; a reload signs out', () =>
+    step('session-end', async () => {
+      // This page is signed in as ops-reader (pasted token); an admin revokes that subject.
+      await open('#/revocations', 'Revocations');
+      const res = await fetch(`${stack.url}/v1/revocations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${issued[0]}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'sub', value: 'ops-reader', reason: 'console test' }),
+      });
+      expect(res.status).toBe(201);
+      await page.evaluate(`location.hash = '#/overview'`);
+      await page.getByRole('button', { name: /^Sign in with/ }).waitFor();
+      await expect(page.getByRole('alert').textContent()).resolves.toContain('no longer accepts this sign-in');
       await page.reload();
       await page.getByRole('button', { name: /^Sign in with/ }).waitFor();
+      await page.getByTestId('who').waitFor({ state: 'detached' });
+    }),
+    SLOW,
+  );
+
+  it('no CSP violation or script error happened in any view', () =>
+    step('csp', async () => {
       expect(cspViolations).toEqual([]);
       expect(pageErrors).toEqual([]);
+      // The watch itself works: an inline style attribute, as a careless component would write, is blocked and seen.
+      await page.evaluate(`document.body.insertAdjacentHTML('beforeend', '<p style="color: red">inline</p>')`);
+      for (let i = 0; cspViolations.length === 0; i++) {
+        if (i > 400) throw new Error('the CSP violation was not reported');
+        await page.waitForTimeout(25);
+      }
+      expect(cspViolations[0]).toContain('style-src');
     }),
     SLOW,
   );

@@ -38,7 +38,7 @@ export async function call<T>(method: string, path: string, body?: unknown, toke
     const code = typeof b.code === 'string' ? b.code : typeof b.error === 'string' ? b.error : `http_${res.status}`;
     const message = typeof b.message === 'string' ? b.message : `${method} ${path} answered ${res.status}`;
     // An expired or revoked console token: back to the sign-in screen.
-    if (res.status === 401 && !token) signOut();
+    if (res.status === 401 && !token) signOut(`The server no longer accepts this sign-in (${code}); sign in again.`);
     throw new ApiError(res.status, code, message);
   }
   return parsed as T;

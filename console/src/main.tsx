@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call, setApiBase } from './api.js';
 import { beginSignIn, completeSignIn } from './oauth.js';
 import { href, useRoute } from './router.js';
-import { onSessionChange, signIn, signOut, whoami } from './session.js';
+import { onSessionChange, sessionEndReason, signIn, signOut, whoami } from './session.js';
 import type { ConsoleConfig, WhoAmI } from './types.js';
 import { ErrorBox } from './ui.js';
 import { OverviewView } from './views/overview.js';
@@ -139,7 +139,8 @@ function Shell({ who }: { who: WhoAmI }) {
 function App({ config, bootError }: { config: ConsoleConfig; bootError: unknown }) {
   const [who, setWho] = useState<WhoAmI | null>(whoami());
   useEffect(() => onSessionChange(() => setWho(whoami())), []);
-  return who ? <Shell who={who} /> : <SignIn config={config} initialError={bootError} />;
+  const ended = sessionEndReason();
+  return who ? <Shell who={who} /> : <SignIn config={config} initialError={ended ? new Error(ended) : bootError} />;
 }
 
 async function boot(): Promise<void> {

@@ -16,16 +16,24 @@ export function signIn(accessToken: string, whoami: WhoAmI): void {
   listeners.forEach((l) => l());
 }
 
-/** Forgets the token (sign-out, or the server answered 401). */
-export function signOut(): void {
+let endedBecause: string | null = null;
+
+/** Forgets the token (sign-out, or the server answered 401: then `reason` says so on the sign-in screen). */
+export function signOut(reason?: string): void {
   token = null;
   who = null;
+  endedBecause = reason ?? null;
   listeners.forEach((l) => l());
 }
 
 /** The bearer token for same-origin API calls (null when signed out). */
 export function bearer(): string | null {
   return token;
+}
+
+/** Why the last session ended, when it was not the operator's choice. */
+export function sessionEndReason(): string | null {
+  return endedBecause;
 }
 
 /** Who is signed in (null when signed out). */

@@ -64,6 +64,7 @@ export interface DecisionRow {
   shadow?: string | null;
 }
 
+/** GET /v1/admin/decisions: one page, newest first; `next_before` fetches the next (older) page. */
 export interface DecisionPage {
   source: string;
   decisions: DecisionRow[];
@@ -78,6 +79,7 @@ export interface DecisionDetail {
   shadow: Record<string, unknown> | null;
 }
 
+/** One activated revision in /v1/admin/revisions. */
 export interface Revision {
   revision: string;
   content_hash: string;
@@ -86,16 +88,19 @@ export interface Revision {
   has_sources?: boolean;
 }
 
+/** GET /v1/admin/revisions: `active` is the active content hash. */
 export interface RevisionList {
   active: string | Revision | null;
   revisions: Revision[];
 }
 
+/** One file of a revision's bundle (GET /v1/admin/revisions/:hash/sources). */
 export interface SourceFile {
   path: string;
   content: string;
 }
 
+/** One changed file between two revisions (GET /v1/admin/revisions/diff). */
 export interface DiffFile {
   path: string;
   status: string;

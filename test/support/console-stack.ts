@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/bootstrap.js';
@@ -35,6 +36,25 @@ export interface ConsoleStack {
   /** console.reports_dir: where the console lists replay and privileges reports. */
   reportsDir: string;
   close(): Promise<void>;
+}
+
+/**
+ * Writes a real `toolgate replay` JSON report into the console's reports directory: the
+ * stack's (edited) policy as candidate against the repository's policy, over the recorded log.
+ */
+export async function writeReplayReport(stack: ConsoleStack, name: string): Promise<string> {
+  const out = path.join(stack.reportsDir, name);
+  await mkdir(stack.reportsDir, { recursive: true });
+  await promisify(execFile)(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist', 'cli.js'), 'replay', stack.policies.policies, '--tests', stack.policies.tests,
+      '--baseline', path.join(ROOT, 'policies'), '--baseline-tests', path.join(ROOT, 'rego-tests'),
+      '--logs', stack.decisionLog, '--format', 'json', '--output', out,
+    ],
+    { cwd: ROOT },
+  );
+  return out;
 }
 
 /** Bundles console/ into dist/console (the same step as `make build`; about a second). */
