@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequestError } from '../common/errors.js';
 import { AdminAuthGuard, type AdminCaller } from '../token/admin-auth.guard.js';
 import { ConsoleApiService } from './console-api.service.js';
+import { DECISION, DECISIONS, DIFF, OVERVIEW, REPORTS, REVISIONS, SHADOW, SOURCES, WHOAMI } from './admin-read.openapi.js';
 import { MAX_LIMIT, parseDecisionFilter } from './decision-query.js';
 
 const HASH = /^sha256:[0-9a-f]{64}$/;
@@ -28,6 +29,7 @@ export class AdminReadController {
   constructor(private readonly api: ConsoleApiService) {}
 
   @Get('whoami')
+  @ApiOkResponse({ schema: WHOAMI })
   @ApiOperation({ summary: 'The admin token’s subject, client and scopes, and whether it may change revocations (never the token).' })
   whoami(@Req() req: FastifyRequest & { caller?: AdminCaller }) {
     const c = req.caller!;
@@ -35,6 +37,7 @@ export class AdminReadController {
   }
 
   @Get('overview')
+  @ApiOkResponse({ schema: OVERVIEW })
   @ApiOperation({ summary: 'Active revision, last failed activation, decisions per 10 s over 10 min by result and code, token cache, JWKS health, shadow.' })
   overview() {
     return this.api.overview();
@@ -52,12 +55,13 @@ export class AdminReadController {
   @ApiQuery({ name: 'result', required: false, enum: ['allow', 'deny'] })
   @ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT}, default 50` })
   @ApiQuery({ name: 'before', required: false, description: 'cursor: next_before of the previous page' })
-  @ApiOkResponse({ description: '{source, decisions: [...], next_before?, scanned, truncated}' })
+  @ApiOkResponse({ schema: DECISIONS })
   decisions(@Query() q: Record<string, unknown>) {
     return this.api.decisions(parseDecisionFilter(q ?? {}));
   }
 
   @Get('decisions/:id')
+  @ApiOkResponse({ schema: DECISION })
   @ApiOperation({ summary: 'One recorded (masked) event and its shadow outcome, if sampled.' })
   decision(@Param('id') id: string) {
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new BadRequestError('invalid_request', 'id: expected a decision id');
@@ -65,12 +69,14 @@ export class AdminReadController {
   }
 
   @Get('revisions')
+  @ApiOkResponse({ schema: REVISIONS })
   @ApiOperation({ summary: 'Activated revisions, newest first, and whether their sources are kept.' })
   revisions() {
     return this.api.revisions();
   }
 
   @Get('revisions/diff')
+  @ApiOkResponse({ schema: DIFF })
   @ApiOperation({ summary: 'Unified diff of the Rego and data files between two kept revisions.' })
   @ApiQuery({ name: 'from', required: true, description: 'content hash' })
   @ApiQuery({ name: 'to', required: true, description: 'content hash' })
@@ -79,18 +85,21 @@ export class AdminReadController {
   }
 
   @Get('revisions/:content_hash/sources')
+  @ApiOkResponse({ schema: SOURCES })
   @ApiOperation({ summary: 'The Rego, data and manifest files of a kept revision, from its bundle.' })
   sources(@Param('content_hash') hash: string) {
     return this.api.sources(contentHash('content_hash', hash));
   }
 
   @Get('shadow')
+  @ApiOkResponse({ schema: SHADOW })
   @ApiOperation({ summary: 'Shadow evaluation status and recent divergences, or {enabled: false}.' })
   shadow() {
     return this.api.shadow();
   }
 
   @Get('reports')
+  @ApiOkResponse({ schema: REPORTS })
   @ApiOperation({ summary: 'JSON reports (toolgate replay / privileges) in console.reports_dir, newest first.' })
   reports() {
     return this.api.reports();

@@ -1,6 +1,7 @@
 import { Controller, Get, Header, NotFoundException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ToolgateConfig } from '../config/config.schema.js';
+import { CONSOLE_CONFIG } from './admin-read.openapi.js';
 
 /** What the console needs before sign-in: where the admin API is and how to get a token. Public: it holds no secret. */
 @ApiTags('console')
@@ -14,7 +15,7 @@ export class ConsoleConfigController {
   @Header('x-content-type-options', 'nosniff')
   @Header('referrer-policy', 'no-referrer')
   @ApiOperation({ summary: 'The console’s sign-in configuration (no authentication; 404 when console.enabled is false).' })
-  @ApiOkResponse({ description: '{admin_audience, api_base, oauth: {issuer, client_id, scopes, resource} | null}' })
+  @ApiOkResponse({ schema: CONSOLE_CONFIG })
   get() {
     const c = this.config;
     if (!c.console.enabled || !c.admin) throw new NotFoundException('the console is disabled (console.enabled: false)');

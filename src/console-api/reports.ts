@@ -15,12 +15,16 @@ const REPORT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json$/;
 /** Reports larger than this are listed but not opened (the console renders them in a browser). */
 export const MAX_REPORT_BYTES = 32 * 1024 * 1024;
 
-/** What wrote a report: a `kind` field when it names one, else the shape of `toolgate replay --format json`. */
-export function reportKind(doc: unknown): ReportEntry['kind'] {
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return 'unknown';
-  const d = doc as Record<string, unknown>;
+/**
+ * What wrote a report: a `kind` field when it names one, else the shape of
+ * `toolgate replay --format json`, else a file name starting with `replay` or `privileges`.
+ */
+export function reportKind(doc: unknown, name = ''): ReportEntry['kind'] {
+  const d = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
   if (d.kind === 'privileges' || d.kind === 'replay') return d.kind;
   if (d.candidate && d.baseline && typeof d.replayed === 'number') return 'replay';
+  if (doc !== undefined && /^privileges/i.test(name)) return 'privileges';
+  if (doc !== undefined && /^replay/i.test(name)) return 'replay';
   return 'unknown';
 }
 
@@ -47,7 +51,7 @@ export async function listReports(dir: string): Promise<ReportEntry[]> {
     let kind: ReportEntry['kind'] = 'unknown';
     if (st.size <= MAX_REPORT_BYTES) {
       try {
-        kind = reportKind(JSON.parse(await readFile(path.join(dir, name), 'utf8')));
+        kind = reportKind(JSON.parse(await readFile(path.join(dir, name), 'utf8')), name);
       } catch {
         // not JSON after all: listed as unknown
       }
