@@ -270,9 +270,15 @@ describe('operator console in Chromium', () => {
       const c = await mcpConnect(await mcpToken('alice', 'invoices:read'));
       try {
         expect((await c.callTool({ name: 'invoices.read', arguments: { invoice_id: 'i-1' } })).isError).toBeFalsy();
-        await open('#/revocations', 'Revocations');
-        await page.getByLabel('Kind').selectOption('sub');
-        await page.getByLabel('Value').fill('alice');
+        // From the decision to the revocation form, prefilled with the caller's subject and issuer.
+        await open('#/decisions?tool=invoices.read', 'Decisions');
+        await waitForDecisionRow('tr:has(td.tool:text-is("invoices.read"))');
+        await page.locator('tr:has(td.tool:text-is("invoices.read"))').first().getByRole('link').click();
+        await page.getByRole('link', { name: 'Revoke subject alice…' }).click();
+        await page.getByRole('heading', { level: 1, name: 'Revocations' }).waitFor();
+        await expect(page.getByLabel('Kind').inputValue()).resolves.toBe('sub');
+        await expect(page.getByLabel('Value').inputValue()).resolves.toBe('alice');
+        await expect(page.getByLabel('Issuer (optional)').inputValue()).resolves.toBe(stack.as.issuer);
         await page.getByLabel('Reason').fill('laptop lost');
         await page.getByRole('button', { name: 'Revoke' }).click();
         await page.getByRole('status').filter({ hasText: 'Revoked sub alice' }).waitFor();

@@ -127,7 +127,7 @@ function Shell({ who }: { who: WhoAmI }) {
         ) : view === 'policy' ? (
           <PolicyView route={route} />
         ) : view === 'revocations' ? (
-          <RevocationsView who={who} />
+          <RevocationsView who={who} route={route} />
         ) : (
           <OverviewView />
         )}

@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { admin, query } from '../api.js';
 import { href, type Route } from '../router.js';
+import { whoami } from '../session.js';
 import type { DecisionDetail, DecisionPage } from '../types.js';
 import { Loaded, Readable, Short, Time, useAsync } from '../ui.js';
 
@@ -183,6 +184,23 @@ function Timings({ metrics }: { metrics: Record<string, number> }) {
   );
 }
 
+/** Shortcuts to the Revocations form, prefilled with this caller (the operator still reviews and submits). */
+function RevokeLinks({ token }: { token?: { subject?: string; issuer?: string; client_id?: string; jti?: string } }) {
+  if (!token || !whoami()?.can_admin) return null;
+  const links: [string, string, string][] = [];
+  if (token.subject) links.push(['sub', token.subject, `Revoke subject ${token.subject}…`]);
+  if (token.client_id) links.push(['client_id', token.client_id, 'Revoke this client…']);
+  if (token.jti) links.push(['jti', token.jti, 'Revoke this token…']);
+  if (links.length === 0) return null;
+  return (
+    <p class="actions">
+      {links.map(([kind, value, label]) => (
+        <a key={kind} href={href(['revocations'], { kind, value, issuer: token.issuer })}>{label}</a>
+      ))}
+    </p>
+  );
+}
+
 function reasonsOf(result: unknown): string[] {
   const r = result && typeof result === 'object' ? (result as { reasons?: unknown }).reasons : undefined;
   return Array.isArray(r) ? r.map(String) : [];
@@ -243,6 +261,7 @@ function DecisionDetailView({ id }: { id: string }) {
                 )}
                 <h2>Caller</h2>
                 <Readable value={{ ...(e.token as object), requested_by: e.requested_by }} />
+                <RevokeLinks token={e.token as { subject?: string; issuer?: string; client_id?: string; jti?: string } | undefined} />
               </section>
               <section class="card wide" aria-labelledby="d-input">
                 <h2 id="d-input">Input (masked)</h2>

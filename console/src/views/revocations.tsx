@@ -1,6 +1,7 @@
 /** Revocations: list, add (jti / sub / client_id, optionally only tokens issued before a time) and delete with confirmation. */
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
+import type { Route } from '../router.js';
 import type { Revocation, WhoAmI } from '../types.js';
 import { ErrorBox, Loaded, Time, useAsync } from '../ui.js';
 
@@ -10,11 +11,12 @@ const KINDS = [
   ['jti', 'One token (jti)'],
 ] as const;
 
-function AddForm({ canAdmin, onAdded }: { canAdmin: boolean; onAdded: () => void }) {
-  const [kind, setKind] = useState<Revocation['kind']>('sub');
-  const [value, setValue] = useState('');
+function AddForm({ canAdmin, onAdded, prefill }: { canAdmin: boolean; onAdded: () => void; prefill: URLSearchParams }) {
+  const initialKind = prefill.get('kind');
+  const [kind, setKind] = useState<Revocation['kind']>(initialKind === 'jti' || initialKind === 'client_id' ? initialKind : 'sub');
+  const [value, setValue] = useState(prefill.get('value') ?? '');
   const [before, setBefore] = useState('');
-  const [issuer, setIssuer] = useState('');
+  const [issuer, setIssuer] = useState(prefill.get('issuer') ?? '');
   const [reason, setReason] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
@@ -122,14 +124,14 @@ function Row({ r, canAdmin, onDeleted, onError }: { r: Revocation; canAdmin: boo
   );
 }
 
-/** The Revocations view; controls that change anything are disabled without `can_admin`, and the server's 403 is shown when it answers one anyway. */
-export function RevocationsView({ who }: { who: WhoAmI }) {
+/** The Revocations view (`#/revocations?kind=sub&value=…&issuer=…` prefills the form); controls that change anything are disabled without `can_admin`, and the server's 403 is shown when it answers one anyway. */
+export function RevocationsView({ who, route }: { who: WhoAmI; route: Route }) {
   const state = useAsync(() => call<{ revocations: Revocation[] }>('GET', '/v1/revocations'), []);
   const [error, setError] = useState<unknown>(null);
   return (
     <>
       <h1>Revocations</h1>
-      <AddForm canAdmin={who.can_admin} onAdded={state.reload} />
+      <AddForm key={route.params.toString()} canAdmin={who.can_admin} onAdded={state.reload} prefill={route.params} />
       <h2>In force</h2>
       <ErrorBox error={error} />
       <Loaded state={state}>
