@@ -19,10 +19,18 @@ PY_STAMP      := $(VENV)/.installed
 PG_BIN        := $(or $(TOOLGATE_PG_BIN),/usr/lib/postgresql/15/bin)
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: bench-tools parity python-setup python-test postgres demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: bench-tools parity python-setup python-test postgres chromium demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
-## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv + PostgreSQL 15 where missing (idempotent)
-setup: $(NODE_STAMP) tools python-setup postgres
+## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv + PostgreSQL 15 and Chromium where missing (idempotent)
+setup: $(NODE_STAMP) tools python-setup postgres chromium
+
+# The console's browser tests drive Debian's Chromium through playwright-core (no browser download).
+CHROMIUM ?= $(or $(TOOLGATE_CHROMIUM),/usr/bin/chromium)
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Chromium (Debian package chromium) for the console's browser tests"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; \
+	fi
 
 # The multi-replica test starts its own PostgreSQL cluster from these binaries (Debian's postgresql-15).
 # With TOOLGATE_PG_BIN set, those binaries are used as given: installing Debian's would not put them there.
@@ -64,9 +72,10 @@ $(REGAL_STAMP):
 	  cd "$$dir" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-X github.com/open-policy-agent/regal/pkg/version.Version=$(REGAL_VERSION)" -o $(TOOLS_BIN)/regal .
 	@rm -f $(TOOLS_BIN)/.regal-*; touch $@
 
-## build: compile the TypeScript service
+## build: compile the TypeScript service and bundle the operator console (console/ → dist/console/)
 build: $(NODE_STAMP)
 	npx tsc -p tsconfig.build.json
+	node console/build.mjs
 
 ## policy: check, test and compile policies/ to build/bundle.tar.gz (what the service loads)
 policy: $(NODE_STAMP) tools build
@@ -93,9 +102,10 @@ test: setup build check-ts lint rego-fmt rego-check rego-test parity rego-lint j
 
 check-ts: $(NODE_STAMP)
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p console/tsconfig.json
 
 lint: $(NODE_STAMP)
-	npx eslint src test
+	npx eslint src test console
 
 rego-fmt: $(OPA_STAMP)
 	@out=$$($(OPA) fmt --list policies rego-tests); if [ -n "$$out" ]; then echo "not formatted (run: $(OPA) fmt -w policies rego-tests):"; echo "$$out"; exit 1; fi
@@ -124,7 +134,7 @@ parity: $(OPA_STAMP) build
 rego-lint: $(REGAL_STAMP)
 	$(REGAL) lint policies rego-tests
 
-jest: $(NODE_STAMP) $(OPA_STAMP) postgres
+jest: $(NODE_STAMP) $(OPA_STAMP) postgres chromium build
 	npm test
 
 # pytest against a real toolgate (dist/), the real opa and the example server; its summary line closes the output.
