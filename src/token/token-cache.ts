@@ -13,6 +13,8 @@ export interface CachedToken<T> {
 interface Entry<T> extends CachedToken<T> {
   serverId: string;
   token: string;
+  /** Its place in insertion order (TokenCache.seq when it was last inserted). */
+  seq: number;
 }
 
 /**
@@ -42,6 +44,8 @@ const KEY_TAIL = 32;
  */
 export class TokenCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
+  /** Insertions so far: Map iteration order is insertion order, so the oldest entry is the first. */
+  private seq = 0;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -58,9 +62,14 @@ export class TokenCache<T> {
       this.entries.delete(key);
       return undefined;
     }
-    // Refresh recency: Map iteration order is insertion order.
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    // Refresh recency only once the entry is in the older half: an entry with at most
+    // maxEntries / 2 newer ones cannot be the oldest of a full cache. Moving it on every
+    // hit (a delete and a set) cost more than the rest of the lookup.
+    if (this.seq - e.seq > this.maxEntries >> 1) {
+      this.entries.delete(key);
+      e.seq = this.seq++;
+      this.entries.set(key, e);
+    }
     return e.value;
   }
 
@@ -68,7 +77,7 @@ export class TokenCache<T> {
     if (this.maxEntries === 0) return;
     const key = TokenCache.key(serverId, token);
     this.entries.delete(key);
-    this.entries.set(key, { ...entry, serverId, token });
+    this.entries.set(key, { ...entry, serverId, token, seq: this.seq++ });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
