@@ -20,6 +20,7 @@ import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
 import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
 import type { DecisionResult, ToolsResult } from './decision-result.js';
+import { isoTime } from './iso-time.js';
 import { denyCode, POLICY_ERROR_REASONS } from './policy-answer.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
@@ -77,17 +78,6 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
 function tokenInput(token: VerifiedToken): Record<string, unknown> {
   const client = clientOfToken(token);
   return client ? { claims: token.claims, scopes: token.scopes, client } : { claims: token.claims, scopes: token.scopes };
-}
-
-let lastMs = NaN;
-let lastIso = '';
-/** RFC 3339 time of `ms`; decisions within one millisecond share the string. */
-function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
 }
 
 /** What every decision path starts from (DecisionService.begin). */
