@@ -99,6 +99,27 @@ describe('TokenVerifier against a loopback JWKS', () => {
     }
   });
 
+  it('answers from the cache only for the very same token and server: a forged payload under a cached signature is verified in full', async () => {
+    const { idp, verifier, server } = await setup();
+    try {
+      const t = await idp.sign(claims);
+      expect((await verifier.verify(t, server)).cached).toBe(false);
+      const hit = await verifier.verify(t, server);
+      expect(hit.cached).toBe(true);
+      // What every later hit returns cannot be changed by one caller.
+      expect(Object.isFrozen(hit)).toBe(true);
+      // Same signature (the part the cache's map key is made of), different claims: must not ride on the cached entry.
+      const [h, , sig] = t.split('.');
+      const forgedPayload = Buffer.from(JSON.stringify({ ...claims, sub: 'mallory', iss: idp.issuer, exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+      await expect(verifier.verify(`${h}.${forgedPayload}.${sig}`, server)).rejects.toMatchObject({ code: 'token_invalid_signature' });
+      // The same token for another server (audience is per server) is not a hit either.
+      expect((await verifier.verify(t, { ...server, id: 'other' })).cached).toBe(false);
+      expect((await verifier.verify(t, server)).cached).toBe(true);
+    } finally {
+      await idp.stop();
+    }
+  });
+
   it('HMAC needs a configured secret, and then works', async () => {
     expect(() =>
       parseConfig({

@@ -5,86 +5,36 @@
  * (the other core). Variants alternate, each runs several times, medians are
  * reported. `--write` puts the table into BENCHMARKS.md between the http markers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
-import { machine, median, report, waitReady } from './report.js';
+import { machine, median, report } from './report.js';
 import { benchIssuer } from './issuer.js';
+import { alternate, assertAllows, autocannonLoad, envNumber, Servers, spawnNodeServer, spawnServer, spawnToolgate, stop, type LoadResult, type Starter } from './load.js';
 
 interface Variant {
   id: string;
   name: string;
   scenario: 'one cached token' | '10,000 distinct tokens';
-  start: (port: number) => Promise<ChildProcess>;
+  start: Starter;
   /** Path to POST to and how to wrap the decision body. */
   path?: string;
   wrap?: (body: string) => string;
   ready?: string;
 }
 
-interface Run {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
-const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
-/** BENCH_PIN=1: servers on CPU 0 (taskset), this process (the load generator) on CPU 1. */
-const PIN = process.env.BENCH_PIN === '1';
-
-function serverSpawn(cmd: string, args: string[], opts: Parameters<typeof spawn>[2]): ChildProcess {
-  return PIN ? spawn('taskset', ['-c', '0', cmd, ...args], opts) : spawn(cmd, args, opts);
-}
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION = envNumber('BENCH_SECONDS', 5);
+const ROUNDS = envNumber('BENCH_ROUNDS', 5);
 const CONNECTIONS = 50;
 /** BENCH_ONLY=off,floor: run only these variants and print their runs (no summary; never with --write). */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((r) => {
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
-
-function load(url: string, bodies: string[]): Promise<Run> {
-  let i = 0;
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        connections: CONNECTIONS,
-        duration: DURATION,
-        requests: [
-          {
-            setupRequest: (req) => {
-              req.body = bodies[i++ % bodies.length];
-              return req;
-            },
-          },
-        ],
-      },
-      (err, r) => {
-        if (err) return reject(err);
-        resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx });
-      },
-    );
-  });
-}
 
 async function main(): Promise<void> {
   const root = process.cwd();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toolgate-http-bench-'));
   const issuer = 'https://bench.toolgate.test';
   const resource = 'http://127.0.0.1:3000/mcp';
-  const children: ChildProcess[] = [];
+  const servers = new Servers(18300);
   try {
     const bench = await benchIssuer(dir, issuer, resource);
     const sign = (jti: string) => bench.sign({ jti });
@@ -130,33 +80,25 @@ async function main(): Promise<void> {
     const opaServer = (cacheEntries: number) => async (port: number) => {
       const cfg = path.join(dir, `opa-config-${port}.yaml`);
       await writeFile(cfg, `caching:\n  inter_query_builtin_value_cache:\n    named:\n      io_jwt:\n        max_num_entries: ${cacheEntries}\n      io_jwt_keys:\n        max_num_entries: 10\n`);
-      return serverSpawn(path.join(root, '.tools/bin/opa'), ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '-c', cfg, path.join(dir, 'opa-policies'), path.join(dir, 'opa-bench.rego')], { stdio: 'ignore' });
+      return spawnServer(path.join(root, '.tools/bin/opa'), ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '-c', cfg, path.join(dir, 'opa-policies'), path.join(dir, 'opa-bench.rego')], { stdio: 'ignore' });
     };
     const opaWrap = (body: string) => `{"input":${body}}`;
     // The same policy without its decision-log mask, to show what masking costs.
     await cp(path.join(root, 'policies'), path.join(dir, 'policies-nomask'), { recursive: true });
     await rm(path.join(dir, 'policies-nomask/system'), { recursive: true, force: true });
-    const toolgate = (logFile?: string, policies = path.join(root, 'policies'), cacheEntries = 10_000, workers = 1) => async (port: number) => {
-      const cfg = {
-        listen: { host: '127.0.0.1', port },
-        policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
-        issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
-        servers: [{ id: 'demo', resource, issuers: [issuer] }],
-        revocation: { file: path.join(dir, 'revocations.json') },
-        token_cache: { max_entries: cacheEntries },
-        workers,
-        ...(logFile ? { decision_logs: { file: { path: logFile, max_bytes: 256 * 1024 * 1024, max_files: 2 } } } : {}),
-      };
-      const file = path.join(dir, `config-${port}.json`);
-      await writeFile(file, JSON.stringify(cfg));
-      // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each toolgate server (for the "where the time goes" notes).
-      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-      return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    };
-    const floorServer = (workUs: number) => async (port: number) => {
-      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-      return serverSpawn(process.execPath, [...prof, path.join(root, 'dist/bench/floor-server.js'), String(port), String(workUs)], { stdio: 'ignore' });
-    };
+    const toolgate =
+      (logFile?: string, policies = path.join(root, 'policies'), cacheEntries = 10_000, workers = 1): Starter =>
+      (port) =>
+        spawnToolgate(root, dir, port, {
+          policy: { source: { policies, tests: path.join(root, 'rego-tests'), out: path.join(dir, `build-${port}`), watch: false, test_gate: false } },
+          issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
+          servers: [{ id: 'demo', resource, issuers: [issuer] }],
+          revocation: { file: path.join(dir, 'revocations.json') },
+          token_cache: { max_entries: cacheEntries },
+          workers,
+          ...(logFile ? { decision_logs: { file: { path: logFile, max_bytes: 256 * 1024 * 1024, max_files: 2 } } } : {}),
+        });
+    const floorServer = (workUs: number): Starter => (port) => spawnNodeServer(path.join(root, 'dist/bench/floor-server.js'), [String(port), String(workUs)]);
     const opaReady = '/health';
     const allVariants: Variant[] = [
       { id: 'floor', scenario: 'one cached token', name: 'bare Fastify floor (parse JSON, fixed answer)', start: floorServer(0) },
@@ -171,26 +113,19 @@ async function main(): Promise<void> {
       { id: 'opaMany', scenario: '10,000 distinct tokens', name: 'opa run --server, JWT cache of 1,000 (every request verifies)', start: opaServer(1000), path: '/v1/data/toolgate_bench/decision', wrap: opaWrap, ready: opaReady },
     ];
     const variants = ONLY ? allVariants.filter((v) => ONLY.has(v.id)) : allVariants;
-    const results = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
-    let port = 18300;
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const v of variants) {
-        port++;
-        const child = await v.start(port);
-        children.push(child);
-        await waitReady(`http://127.0.0.1:${port}${v.ready ?? '/readyz'}`, child);
-        const url = `http://127.0.0.1:${port}${v.path ?? '/v1/decisions'}`;
-        const bodies = (v.scenario === 'one cached token' ? one : many).map(v.wrap ?? ((b) => b));
-        // Every server must actually allow this call; a benchmark of wrong answers is worthless.
-        const check = await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[0] })).text();
-        if (!check.includes('"allow":true')) throw new Error(`${v.name} did not allow the benchmark call: ${check.slice(0, 300)}`);
-        await load(url, bodies).catch(() => undefined); // warm-up
-        results.get(v.name)!.push(await load(url, bodies));
-        await stop(child);
-      }
-    }
+    const results = new Map<string, LoadResult[]>(variants.map((v) => [v.name, []]));
+    await alternate(ROUNDS, variants, async (v) => {
+      const { child, port } = await servers.start(v.start, v.ready);
+      const url = `http://127.0.0.1:${port}${v.path ?? '/v1/decisions'}`;
+      const bodies = (v.scenario === 'one cached token' ? one : many).map(v.wrap ?? ((b) => b));
+      await assertAllows(url, bodies[0], v.name);
+      const run = () => autocannonLoad({ url, bodies, seconds: DURATION, connections: CONNECTIONS });
+      await run().catch(() => undefined); // warm-up
+      results.get(v.name)!.push(await run());
+      await stop(child);
+    });
     if (ONLY) {
-      for (const v of variants) console.log(`${v.id}: ${results.get(v.name)!.map((r) => `${r.rps.toFixed(0)} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms, errors+non-2xx ${r.errors + r.non2xx})`).join('; ')}`);
+      for (const v of variants) console.log(`${v.id}: ${results.get(v.name)!.map((r) => `${r.rps.toFixed(0)} req/s (p50 ${r.p50} ms, p99 ${r.p99} ms, errors+non-2xx ${r.failed})`).join('; ')}`);
       return;
     }
     const rpsOf = (id: string) => median(results.get(variants.find((v) => v.id === id)!.name)!.map((r) => r.rps));
@@ -200,7 +135,7 @@ async function main(): Promise<void> {
       const rs = results.get(v.name)!;
       const rps = median(rs.map((r) => r.rps));
       const spread = `${Math.min(...rs.map((r) => r.rps)).toFixed(0)}–${Math.max(...rs.map((r) => r.rps)).toFixed(0)}`;
-      return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${spread} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.errors + r.non2xx, 0)} |`;
+      return `| ${v.scenario} | ${v.name} | ${rps.toFixed(0)} | ${spread} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${(rps / floor).toFixed(2)} | ${rs.reduce((a, r) => a + r.failed, 0)} |`;
     });
     const on = rpsOf('on');
     const opaOne = rpsOf('opaOne');
@@ -217,7 +152,7 @@ async function main(): Promise<void> {
     const cost = `Decision logging to a file costs ${((1 - on / off) * 100).toFixed(1)}% of throughput over HTTP with the reference mask, ${((1 - onNoMask / off) * 100).toFixed(1)}% without a mask policy.`;
     await report('http', [meta, table, ratios, cost].join('\n\n'));
   } finally {
-    for (const c of children) await stop(c);
+    await servers.stopAll();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -6,52 +6,22 @@
  * their spread (min–max) are reported. `--write` puts the table into
  * BENCHMARKS.md between the shadow markers. Numbers, not assertions.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { buildPolicyBundle } from '../policy-compiler/policy-builder.js';
 import { benchIssuer } from './issuer.js';
-import { machine, median, report, waitReady } from './report.js';
+import { alternate, assertAllows, autocannonLoad, cpuSeconds, envNumber, Servers, spawnToolgate, stop, type Starter } from './load.js';
+import { machine, median, report } from './report.js';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION = envNumber('BENCH_SECONDS', 3);
+const ROUNDS = envNumber('BENCH_ROUNDS', 5);
 const CONNECTIONS = 50;
-
-function load(url: string, body: string, duration: number): Promise<{ rps: number; total: number }> {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      { url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration },
-      (err, r) => (err ? reject(err) : resolve({ rps: r.non2xx + r.errors > 0 ? NaN : r.requests.average, total: r.requests.total })),
-    );
-  });
-}
-
-/**
- * CPU time (user + system, ms) a process has used, from /proc. On a machine
- * shared with other jobs, the server's CPU time per request is a steadier
- * measure of what shadowing costs than its throughput: one event loop's
- * capacity is the inverse of it.
- */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((r) => {
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
-}
 
 async function main(): Promise<void> {
   const root = process.cwd();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toolgate-shadow-bench-'));
-  const children: ChildProcess[] = [];
+  const servers = new Servers(18600);
   try {
     const issuer = 'https://bench.toolgate.test';
     const resource = 'http://127.0.0.1:3000/mcp';
@@ -62,18 +32,15 @@ async function main(): Promise<void> {
     const active = await buildPolicyBundle({ policyDir: path.join(root, 'policies'), outDir: path.join(dir, 'a'), runTests: false, revision: 'active' });
     const candidate = await buildPolicyBundle({ policyDir: path.join(dir, 'candidate'), outDir: path.join(dir, 'c'), runTests: false, revision: 'candidate' });
     const body = JSON.stringify({ token: await bench.sign(), server: 'demo', tool: { name: 'refunds.create', arguments: { order_id: 'o-1', amount: 50, currency: 'USD' } } });
-    const server = (rate?: number) => async (port: number) => {
-      const cfg = {
-        listen: { host: '127.0.0.1', port },
-        policy: { mode: 'bundle', bundle: { path: active.bundlePath }, ...(rate === undefined ? {} : { shadow: { mode: 'bundle', bundle: { path: candidate.bundlePath }, sample_rate: rate } }) },
-        issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
-        servers: [{ id: 'demo', resource, issuers: [issuer] }],
-        revocation: { file: path.join(dir, 'revocations.json') },
-      };
-      const file = path.join(dir, `config-${port}.json`);
-      await writeFile(file, JSON.stringify(cfg));
-      return spawn(process.execPath, [path.join(root, 'dist/main.js'), '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    };
+    const server =
+      (rate?: number): Starter =>
+      (port) =>
+        spawnToolgate(root, dir, port, {
+          policy: { mode: 'bundle', bundle: { path: active.bundlePath }, ...(rate === undefined ? {} : { shadow: { mode: 'bundle', bundle: { path: candidate.bundlePath }, sample_rate: rate } }) },
+          issuers: [{ issuer, jwks_file: bench.jwksFile, algorithms: ['ES256'] }],
+          servers: [{ id: 'demo', resource, issuers: [issuer] }],
+          revocation: { file: path.join(dir, 'revocations.json') },
+        });
     const variants = [
       { name: 'no shadow', start: server() },
       { name: 'shadow at 10%', start: server(0.1) },
@@ -81,24 +48,17 @@ async function main(): Promise<void> {
     ];
     const results = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     const cpuPerRequest = new Map<string, number[]>(variants.map((v) => [v.name, []]));
-    let port = 18600;
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const v of variants) {
-        port++;
-        const child = await v.start(port);
-        children.push(child);
-        await waitReady(`http://127.0.0.1:${port}/readyz`, child);
-        const url = `http://127.0.0.1:${port}/v1/decisions`;
-        const check = await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();
-        if (!check.includes('"allow":true')) throw new Error(`${v.name} did not allow the benchmark call: ${check.slice(0, 300)}`);
-        await load(url, body, 2); // warm-up
-        const cpu0 = await cpuMs(child.pid!);
-        const run = await load(url, body, DURATION);
-        cpuPerRequest.get(v.name)!.push(((await cpuMs(child.pid!)) - cpu0) * 1000 / run.total);
-        results.get(v.name)!.push(run.rps);
-        await stop(child);
-      }
-    }
+    await alternate(ROUNDS, variants, async (v) => {
+      const { child, port } = await servers.start(v.start);
+      const url = `http://127.0.0.1:${port}/v1/decisions`;
+      await assertAllows(url, body, v.name);
+      await autocannonLoad({ url, bodies: [body], seconds: 2, connections: CONNECTIONS }); // warm-up
+      const cpu0 = cpuSeconds(child.pid!);
+      const run = await autocannonLoad({ url, bodies: [body], seconds: DURATION, connections: CONNECTIONS });
+      cpuPerRequest.get(v.name)!.push(((cpuSeconds(child.pid!) - cpu0) * 1e6) / run.total);
+      results.get(v.name)!.push(run.failed > 0 ? NaN : run.rps);
+      await stop(child);
+    });
     const off = median(results.get('no shadow')!);
     const offCpu = median(cpuPerRequest.get('no shadow')!);
     const rows = variants.map((v) => {
@@ -119,7 +79,7 @@ async function main(): Promise<void> {
     ].join('\n');
     await report('shadow', text);
   } finally {
-    for (const c of children) await stop(c);
+    await servers.stopAll();
     await rm(dir, { recursive: true, force: true });
   }
 }

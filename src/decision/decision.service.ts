@@ -12,7 +12,7 @@ import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { admitAssertion } from '../token/asserted-claims.js';
 import { ANONYMOUS, callerName, type Caller } from '../token/caller-auth.guard.js';
-import { clientOf } from '../token/client-id.js';
+import { clientOf, type ClientInput } from '../token/client-id.js';
 import { ShadowService } from '../shadow/shadow.service.js';
 import { TokenError } from '../token/token-errors.js';
 import { RevokedTokenError, TokenService } from '../token/token.service.js';
@@ -20,24 +20,50 @@ import type { VerifiedToken } from '../token/token-verifier.js';
 import { tokenFingerprint } from '../token/token-verifier.js';
 import type { AuthenticateRequest, DecisionRequest, ListKind, ListRequest, ToolsRequest } from './decision-request.js';
 import type { DecisionResult, ToolsResult } from './decision-result.js';
+import { isoTime } from './iso-time.js';
 import { denyCode, POLICY_ERROR_REASONS } from './policy-answer.js';
 import { insufficientScopeChallenge, invalidTokenChallenge } from './www-authenticate.js';
 
 // Declared apart so the MCP guard's public types do not pull in Nest.
 export type { DecisionResult, ToolsResult } from './decision-result.js';
 
+/** The client of each verified claims object: a cached token's claims are one object, so its client is worked out once. */
+const clients = new WeakMap<object, ClientInput | null>();
+
+function clientOfToken(token: VerifiedToken): ClientInput | undefined {
+  let c = clients.get(token.claims);
+  if (c === undefined) {
+    c = clientOf(token.claims) ?? null;
+    clients.set(token.claims, c);
+  }
+  return c ?? undefined;
+}
+
+/** The policy input of a decision: the contract's fields and the token's client (README, "Policy contract"). */
+type DecisionInput = PolicyInput & { client?: ClientInput };
+
 /**
- * The policy input fields of a request besides claims, scopes and time
- * (README, "Policy contract"): the action, `kind` for lists, and the one
- * subject field the action carries.
+ * The policy input of a request (README, "Policy contract"): with a verified
+ * token, its claims, scopes and client first; then the action, `kind` for
+ * lists, the one subject field the action carries, and the time. Built field
+ * by field, not by spreading: this runs once per decision.
  */
-function subjectInput(req: DecisionRequest): Omit<PolicyInput, 'time'> {
-  const input: Omit<PolicyInput, 'time'> = { server: req.server, action: req.action };
+function policyInput(req: DecisionRequest, token: VerifiedToken | undefined, time: string): DecisionInput {
+  const input = {} as DecisionInput;
+  if (token) {
+    input.claims = token.claims;
+    input.scopes = token.scopes;
+    const client = clientOfToken(token);
+    if (client) input.client = client;
+  }
+  input.server = req.server;
+  input.action = req.action;
   if (req.kind) input.kind = req.kind;
   if (req.tool) input.tool = req.tool;
   if (req.resource) input.resource = req.resource;
   if (req.prompt) input.prompt = req.prompt;
   if (req.completion) input.completion = req.completion;
+  input.time = time;
   return input;
 }
 
@@ -50,23 +76,39 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
 
 /** The policy input fields that come from the token: claims, scopes and, when the token names one, the client. */
 function tokenInput(token: VerifiedToken): Record<string, unknown> {
-  const client = clientOf(token.claims);
+  const client = clientOfToken(token);
   return client ? { claims: token.claims, scopes: token.scopes, client } : { claims: token.claims, scopes: token.scopes };
+}
+
+/** What every decision path starts from (DecisionService.begin). */
+interface Begun {
+  /** performance.now() at the start. */
+  started: number;
+  requestedBy: string;
+  server: ServerConfig;
+  /** Taken once: the request is decided by exactly this revision, whatever reloads meanwhile. */
+  active: ActivePolicy;
+  decisionId: string;
+  /** Request time, ms since the epoch. */
+  now: number;
+}
+
+/** A request's credential: what every decision request carries. */
+interface Credential {
+  server: string;
+  token: string;
+  claims?: Record<string, unknown>;
 }
 
 /** What one decision-log event is made of (DecisionService.event). */
 interface EventFacts {
   kind: DecisionEvent['kind'];
-  decisionId: string;
-  /** Request time, ms since the epoch. */
-  now: number;
+  begun: Begun;
   /** The policy input (for list filters: the request, summarized). */
-  input: PolicyInput | Record<string, unknown>;
+  input: DecisionInput | Record<string, unknown>;
   /** What the policy answered, if it was asked. */
   answer: unknown;
   result: DecisionResult;
-  active: ActivePolicy;
-  requestedBy: string;
   /** The request's credential: the token as sent (fingerprinted when it never verified), or the claims a gateway asserted. */
   req: { token: string; claims?: Record<string, unknown> };
   token: VerifiedToken | undefined;
@@ -98,51 +140,65 @@ export class DecisionService {
     this.labels = { id: config.instance_id, app: 'toolgate', version: TOOLGATE_VERSION };
   }
 
-  private server(id: string): ServerConfig {
-    const s = this.servers.get(id);
-    if (!s) throw new BadRequestError('unknown_server', `server "${id}" is not configured`);
-    return s;
-  }
-
-  private activePolicy(): ActivePolicy {
+  /**
+   * The preamble of every decision path: asserted claims only from a caller
+   * that may assert them, a configured server, an active policy (else 503:
+   * an unready toolgate refuses everything), a decision id and the time.
+   */
+  private begin(req: Credential, caller: Caller): Begun {
+    const started = performance.now();
+    if (req.claims !== undefined) admitAssertion(caller);
+    const server = this.servers.get(req.server);
+    if (!server) throw new BadRequestError('unknown_server', `server "${req.server}" is not configured`);
     const active = this.store.current();
     if (!active) throw new PolicyUnavailableError();
-    return active;
+    return { started, requestedBy: callerName(caller), server, active, decisionId: randomUUID(), now: Date.now() };
+  }
+
+  /**
+   * The token's verified facts: from the token, or from the claims a trusted
+   * gateway asserted (the caller was admitted by begin). Synchronous on a
+   * cache hit; throws TokenError.
+   */
+  private credential(req: Credential, server: ServerConfig): VerifiedToken | Promise<VerifiedToken> {
+    return req.claims !== undefined ? this.tokens.acceptAsserted(req.claims, server) : this.tokens.verify(req.token, server);
+  }
+
+  /** The deny for an error on a decision path, and the token it concerned when it was verified but revoked (for the log). */
+  private refused(e: unknown, b: Begun): { result: DecisionResult; token?: VerifiedToken } {
+    return { result: this.denyFor(e, b.decisionId, b.active.revision, b.server), token: e instanceof RevokedTokenError ? e.token : undefined };
   }
 
   /** Decides one request: a tool call, resource read, prompt get, completion, or one item's visibility ("list"). */
   async decide(req: DecisionRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
-    const started = performance.now();
-    if (req.claims !== undefined) admitAssertion(caller);
-    const requestedBy = callerName(caller);
-    const server = this.server(req.server);
-    // Taken once: this decision is made by exactly this revision, whatever reloads meanwhile.
-    const active = this.activePolicy();
-    const decisionId = randomUUID();
-    const now = Date.now();
+    const b = this.begin(req, caller);
+    const { active, now } = b;
     let token: VerifiedToken | undefined;
-    let verified = started;
-    let input: PolicyInput = { ...subjectInput(req), time: new Date(now).toISOString() };
+    let input: DecisionInput | undefined;
     let answer: unknown;
     let result: DecisionResult;
+    let verified = 0;
     try {
-      token = await this.credential(req, server);
+      token = await this.credential(req, b.server);
       verified = performance.now();
-      input = { ...tokenInput(token), ...input };
+      input = policyInput(req, token, isoTime(now));
       answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
-      result = this.toResult(decisionId, active.revision, server, readPolicyAnswer(answer));
+      result = this.toResult(b.decisionId, active.revision, b.server, readPolicyAnswer(answer));
     } catch (e) {
-      if (e instanceof RevokedTokenError) token = e.token;
-      if (verified === started) verified = performance.now();
-      result = this.denyFor(e, decisionId, active.revision, server);
+      if (verified === 0) verified = performance.now();
+      ({ result, token } = this.refused(e, b));
     }
     const done = performance.now();
-    this.record('decide', result.allow, result.code, started, done);
-    const metrics = { timer_token_verify_ns: Math.round((verified - started) * 1e6), timer_server_handler_ns: Math.round((done - started) * 1e6) };
-    const event = this.audit.enabled ? this.event({ kind: 'decision', decisionId, now, input, answer, result, active, requestedBy, req, token, metrics }) : undefined;
-    const log = event ? (shadow?: ShadowRecord) => this.audit.record(shadow ? { ...event, shadow } : event, active.policy) : undefined;
+    this.metrics.recordDecision('decide', result.allow, result.code, done - b.started);
     // Only a decision whose policy ran has an input a candidate can evaluate; the shadow runs after the answer.
-    if (this.shadow && 'claims' in input) this.shadow.observe({ decisionId, input, nowMs: now, allow: result.allow, code: result.code }, log);
+    const shadowed = input !== undefined && this.shadow?.enabled === true;
+    if (!this.audit.enabled && !shadowed) return result;
+    // Without a verified token the event shows what was asked: the input without claims.
+    const logged = input ?? policyInput(req, undefined, isoTime(now));
+    const metrics = { timer_token_verify_ns: Math.round((verified - b.started) * 1e6), timer_server_handler_ns: Math.round((done - b.started) * 1e6) };
+    const event = this.audit.enabled ? this.event({ kind: 'decision', begun: b, input: logged, answer, result, req, token, metrics }) : undefined;
+    const log = event ? (shadow?: ShadowRecord) => this.audit.record(shadow ? { ...event, shadow } : event, active.policy) : undefined;
+    if (shadowed) this.shadow!.observe({ decisionId: b.decisionId, input: logged, nowMs: now, allow: result.allow, code: result.code }, log);
     else log?.();
     return result;
   }
@@ -158,18 +214,13 @@ export class DecisionService {
    * this caller may see: each item is evaluated with action "list" and the kind.
    */
   async filterList(req: ListRequest, caller: Caller = ANONYMOUS, eventKind: 'tools' | 'list' = 'list'): Promise<ToolsResult> {
-    const started = performance.now();
-    if (req.claims !== undefined) admitAssertion(caller);
-    const requestedBy = callerName(caller);
-    const server = this.server(req.server);
-    const active = this.activePolicy();
-    const decisionId = randomUUID();
-    const now = Date.now();
-    const time = new Date(now).toISOString();
+    const b = this.begin(req, caller);
+    const { active, now, decisionId } = b;
+    const time = isoTime(now);
     let token: VerifiedToken | undefined;
     let out: ToolsResult;
     try {
-      token = await this.credential(req, server);
+      token = await this.credential(req, b.server);
       const fromToken = tokenInput(token);
       const allowed: string[] = [];
       for (const item of req.items) {
@@ -183,12 +234,13 @@ export class DecisionService {
       }
       out = { decision_id: decisionId, allowed, revision: active.revision };
     } catch (e) {
-      if (e instanceof RevokedTokenError) token = e.token;
-      const d = this.denyFor(e, decisionId, active.revision, server);
+      const r = this.refused(e, b);
+      token = r.token;
+      const d = r.result;
       out = { decision_id: decisionId, allowed: [], revision: active.revision, code: d.code, http_status: d.http_status, www_authenticate: d.www_authenticate, reasons: d.reasons };
     }
     const done = performance.now();
-    this.record(eventKind, out.code === undefined, out.code, started, done);
+    this.metrics.recordDecision(eventKind, out.code === undefined, out.code, done - b.started);
     if (this.audit.enabled) {
       // Each item's subject exactly as its evaluation saw it (annotations included), so replay can re-evaluate every item.
       const items = req.items.map((t) => listedSubject(req.kind, t.id, t.annotations));
@@ -196,8 +248,8 @@ export class DecisionService {
       if (token && out.code === undefined) Object.assign(input, tokenInput(token));
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
       const answer = out.code === undefined ? { allowed: out.allowed } : undefined;
-      const metrics = { timer_server_handler_ns: Math.round((done - started) * 1e6) };
-      const event = this.event({ kind: eventKind, decisionId, now, input, answer, result, active, requestedBy, req, token, metrics });
+      const metrics = { timer_server_handler_ns: Math.round((done - b.started) * 1e6) };
+      const event = this.event({ kind: eventKind, begun: b, input, answer, result, req, token, metrics });
       event.outcome.allowed = out.allowed;
       this.audit.record(event, active.policy);
     }
@@ -211,39 +263,24 @@ export class DecisionService {
    * A policy must still be active, so an unready toolgate refuses everything.
    */
   async authenticate(req: AuthenticateRequest, caller: Caller = ANONYMOUS): Promise<DecisionResult> {
-    const started = performance.now();
-    if (req.claims !== undefined) admitAssertion(caller);
-    const requestedBy = callerName(caller);
-    const server = this.server(req.server);
-    const active = this.activePolicy();
-    const decisionId = randomUUID();
-    const now = Date.now();
+    const b = this.begin(req, caller);
     let token: VerifiedToken | undefined;
     let result: DecisionResult;
     try {
-      token = await this.credential(req, server);
-      result = { decision_id: decisionId, allow: true, reasons: [], revision: active.revision };
+      token = await this.credential(req, b.server);
+      result = { decision_id: b.decisionId, allow: true, reasons: [], revision: b.active.revision };
     } catch (e) {
-      if (e instanceof RevokedTokenError) token = e.token;
-      result = this.denyFor(e, decisionId, active.revision, server);
+      ({ result, token } = this.refused(e, b));
     }
     const done = performance.now();
-    this.record('authenticate', result.allow, result.code, started, done);
+    this.metrics.recordDecision('authenticate', result.allow, result.code, done - b.started);
     // Only refusals are logged: a log line per ping or initialize would drown the decisions.
     if (this.audit.enabled && !result.allow) {
-      const input = { server: req.server, action: 'authenticate', time: new Date(now).toISOString() };
-      const metrics = { timer_token_verify_ns: Math.round((done - started) * 1e6) };
-      this.audit.record(this.event({ kind: 'authenticate', decisionId, now, input, answer: undefined, result, active, requestedBy, req, token, metrics }), active.policy);
+      const input = { server: req.server, action: 'authenticate', time: isoTime(b.now) };
+      const metrics = { timer_token_verify_ns: Math.round((done - b.started) * 1e6) };
+      this.audit.record(this.event({ kind: 'authenticate', begun: b, input, answer: undefined, result, req, token, metrics }), b.active.policy);
     }
     return result;
-  }
-
-  /**
-   * The token's verified facts: from the token, or from the claims a trusted
-   * gateway asserted (the caller was admitted by admitAssertion before).
-   */
-  private async credential(req: { token: string; claims?: Record<string, unknown> }, server: ServerConfig): Promise<VerifiedToken> {
-    return req.claims !== undefined ? this.tokens.acceptAsserted(req.claims, server) : this.tokens.verify(req.token, server);
   }
 
   private toResult(decisionId: string, revision: string, server: ServerConfig, a: PolicyAnswer): DecisionResult {
@@ -290,7 +327,8 @@ export class DecisionService {
   }
 
   private event(e: EventFacts): DecisionEvent {
-    const { decisionId, now, result, active, token, req } = e;
+    const { result, token, req } = e;
+    const { decisionId, now, active, requestedBy } = e.begun;
     const c = token?.claims as Record<string, unknown> | undefined;
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     return {
@@ -304,7 +342,7 @@ export class DecisionService {
       revision: active.revision,
       bundles: { toolgate: { revision: active.revision, content_hash: active.contentHash } },
       labels: this.labels,
-      requested_by: e.requestedBy,
+      requested_by: requestedBy,
       token: {
         fingerprint: token?.fingerprint ?? (req.token ? tokenFingerprint(stripBearer(req.token)) : undefined),
         issuer: token?.issuer,
@@ -317,10 +355,5 @@ export class DecisionService {
       },
       metrics: e.metrics,
     };
-  }
-
-  private record(endpoint: string, allow: boolean, code: string | undefined, started: number, done: number): void {
-    this.metrics.decisions.inc({ endpoint, result: allow ? 'allow' : 'deny', code: code ?? (allow ? 'allowed' : 'denied') });
-    this.metrics.latency.observe({ endpoint }, (done - started) / 1000);
   }
 }

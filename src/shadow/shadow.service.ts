@@ -101,6 +101,11 @@ export class ShadowService implements OnApplicationBootstrap, OnApplicationShutd
     await this.store?.onApplicationShutdown();
   }
 
+  /** Whether decisions should be handed to `observe` at all: a candidate is configured and sampled. Off, the decision path skips building the subject. */
+  get enabled(): boolean {
+    return this.store !== undefined && this.sampleRate > 0;
+  }
+
   /**
    * Takes a decision that has been answered. When sampled and a candidate is
    * loaded, the candidate is evaluated on a later event-loop turn and `then`

@@ -116,22 +116,40 @@ export class TokenVerifier {
     return this.cache.size;
   }
 
-  /** Verifies `token` for `server`; throws TokenError. `Bearer ` prefixes are accepted. */
-  async verify(rawToken: unknown, server: ServerConfig, now = Date.now()): Promise<VerifiedToken> {
-    if (typeof rawToken !== 'string' || rawToken.trim() === '') throw new TokenError('token_missing', 'no bearer token was presented');
-    const token = stripBearer(rawToken);
+  private readonly generationOf = (issuer: string): number => this.sources.get(issuer)?.generation ?? -1;
+
+  /** The token in a bearer value (`Bearer ` prefix dropped); throws TokenError when there is none or it is too long. */
+  private tokenOf(rawToken: unknown): string {
+    if (typeof rawToken !== 'string') throw new TokenError('token_missing', 'no bearer token was presented');
+    // Only a value starting with B or b can carry the "Bearer " prefix: the rest skips the regex.
+    const first = rawToken.charCodeAt(0);
+    const token = first === 66 || first === 98 ? stripBearer(rawToken) : rawToken.trim();
     if (token === '') throw new TokenError('token_missing', 'no bearer token was presented');
     if (token.length > this.opts.maxTokenBytes) throw new TokenError('token_malformed', `the token is longer than ${this.opts.maxTokenBytes} bytes`);
+    return token;
+  }
+
+  /**
+   * The verified facts of `token` for `server` if the cache holds them (the
+   * synchronous path of `verify`: no decoding, no promise), else undefined.
+   * Throws TokenError for a missing or oversized token.
+   */
+  cached(rawToken: unknown, server: ServerConfig, now = Date.now()): VerifiedToken | undefined {
+    return this.cache.get(server.id, this.tokenOf(rawToken), this.generationOf, now);
+  }
+
+  /** Verifies `token` for `server`; throws TokenError. `Bearer ` prefixes are accepted. */
+  async verify(rawToken: unknown, server: ServerConfig, now = Date.now()): Promise<VerifiedToken> {
+    const token = this.tokenOf(rawToken);
+    // Cache first: a hit costs one Map lookup and a string comparison, no decoding
+    // (TokenCache explains why no digest is needed). The entry remembers its issuer,
+    // and is honoured only while that issuer's key set is the one it was verified with.
+    const hit = this.cache.get(server.id, token, this.generationOf, now);
+    if (hit) return hit;
+
     const parts = token.split('.');
     if (parts.length === 5) throw new TokenError('token_malformed', 'encrypted tokens (JWE) are not accepted; send a signed JWT');
     if (parts.length !== 3) throw new TokenError('token_malformed', 'the token is not a compact JWS (three dot-separated parts)');
-
-    // Cache first: a hit costs one hash, no decoding. The entry remembers its issuer,
-    // and is honoured only while that issuer's key set is the one it was verified with.
-    // One-shot hashing (crypto.hash) costs half of a Hash object on this path.
-    const cacheKey = hash('sha256', `${server.id}\0${token}`, 'base64url');
-    const hit = this.cache.get(cacheKey, (issuer) => this.sources.get(issuer)?.generation ?? -1, now);
-    if (hit) return { ...hit, cached: true };
 
     const header = decodeSegment(parts[0], 'header');
     const payload = decodeSegment(parts[1], 'payload');
@@ -179,7 +197,8 @@ export class TokenVerifier {
       expiresAt: (claims.exp as number) * 1000,
       cached: false,
     };
-    this.cache.set(cacheKey, { value: verified, expiresAt: verified.expiresAt, issuer: iss, generation: source.generation });
+    // The entry is what every hit returns as is: frozen, so no caller can change what the next one sees.
+    this.cache.set(server.id, token, { value: Object.freeze({ ...verified, cached: true }), expiresAt: verified.expiresAt, issuer: iss, generation: source.generation });
     return verified;
   }
 }

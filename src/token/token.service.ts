@@ -36,11 +36,17 @@ export class TokenService {
    * toolgate's own audiences), then checks revocation (after the cache, so a
    * cached token can still be revoked); throws TokenError (RevokedTokenError
    * for a revoked one, `revocation_stale` when the rules are too old to vouch
-   * for any token of a protected server).
+   * for any token of a protected server). A cached token is answered
+   * synchronously (no promise on the hot path); callers `await` either way.
    */
-  async verify(token: string, server: ServerConfig): Promise<VerifiedToken> {
-    const v = await this.verifier.verify(token, server);
-    this.metrics.tokenCache.inc({ result: v.cached ? 'hit' : 'miss' });
+  verify(token: string, server: ServerConfig): VerifiedToken | Promise<VerifiedToken> {
+    const hit = this.verifier.cached(token, server);
+    if (hit) return this.accepted(hit, server);
+    return this.verifier.verify(token, server).then((v) => this.accepted(v, server));
+  }
+
+  private accepted(v: VerifiedToken, server: ServerConfig): VerifiedToken {
+    this.metrics.countTokenLookup(v.cached);
     this.checkRevoked(v, server);
     return v;
   }
