@@ -107,6 +107,22 @@ describe('MCP guard: subscriptions, resource templates, and MCP 2026-07-28 resul
     expect(allowed.json.error?.code).toBe(-32601);
   });
 
+  it('a subscriptions/listen naming no resource ([]) and an empty batch make no decision, so they are authenticated', async () => {
+    const listen = (id: number, resourceSubscriptions: unknown) => ({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { notifications: { resourcesListChanged: true, resourceSubscriptions } } });
+    // A token toolgate must refuse (another audience), signed with the trusted key: only authentication stops it.
+    const wrongAudience = await idp.sign({ aud: 'https://elsewhere.example/mcp', sub: 'alice', roles: ['support_agent'] });
+    const ran = mcp.invocations.length;
+    for (const [token, body] of [['', listen(13, [])], [wrongAudience, listen(14, [])], ['', []], [wrongAudience, []]] as const) {
+      const refused = await rpc(mcp.url, token, body);
+      expect({ status: refused.status, code: refused.json.error?.code }).toEqual({ status: 401, code: -32001 });
+    }
+    expect(mcp.invocations.length).toBe(ran);
+    // With a good token the empty listen is authenticated and reaches the server (a 1.x SDK: unknown method).
+    const alice = await idp.sign({ aud: resource, sub: 'alice', roles: ['support_agent'] });
+    const passed = await rpc(mcp.url, alice, listen(15, []));
+    expect(passed.json.error?.code).toBe(-32601);
+  });
+
   it('resources/templates/list is filtered per caller, each template decided by its literal part', async () => {
     const templates = async (claims: Record<string, unknown>) => {
       const r = await rpc(mcp.url, await idp.sign({ aud: resource, ...claims }), { jsonrpc: '2.0', id: 3, method: 'resources/templates/list' });

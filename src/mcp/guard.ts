@@ -57,12 +57,16 @@ const MAX_LISTENED = 64;
 /**
  * The resources a subscriptions/listen (MCP 2026-07-28, which replaced
  * resources/subscribe with it) subscribes to, as the client sent them;
- * undefined when it names none (list-changed notifications only).
+ * undefined when it names none (no `resourceSubscriptions`, or an empty list:
+ * list-changed notifications only), so such a listen is authenticated like
+ * any other request.
  */
 function listened(m: Message): unknown[] | undefined {
   if (m.method !== 'subscriptions/listen') return undefined;
   const uris = objectOr(objectOr(m.params)?.notifications)?.resourceSubscriptions;
-  return uris === undefined ? undefined : Array.isArray(uris) ? uris : [uris];
+  if (uris === undefined) return undefined;
+  const named = Array.isArray(uris) ? uris : [uris];
+  return named.length > 0 ? named : undefined;
 }
 
 function isDecided(m: unknown): m is Message {
@@ -217,8 +221,12 @@ export function createMcpGuard(opts: McpGuardOptions) {
           ids.push(d.decision_id);
           revision = d.revision;
         }
-        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
-        return false;
+        // Fail closed: only allowing decisions vouch for the token. A message
+        // that ended with none made (whatever its method) is authenticated below.
+        if (ids.length > 0) {
+          req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
+          return false;
+        }
       }
       // Every other request is authenticated too: sessions are never authentication.
       const a = await opts.decider.authenticate({ token, server: opts.serverId });

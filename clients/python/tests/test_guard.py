@@ -306,3 +306,20 @@ async def test_subscriptions_listen_is_decided_for_each_resource_it_names(exampl
     too_many = await post(mcp_url, listen(11, ["docs://handbook/refunds"] * 65), alice)
     assert too_many.status_code == 400 and too_many.json()["error"]["code"] == -32602
     assert len(example.ran) == before
+
+
+async def test_a_listen_naming_no_resource_and_an_empty_batch_are_authenticated(
+    toolgate: Toolgate, example: ModuleType, mcp_url: str, alice: str
+) -> None:
+    # They make no decision, so nothing has checked the token unless authenticate does.
+    empty_listen = {"jsonrpc": "2.0", "id": 12, "method": "subscriptions/listen", "params": {"notifications": {"resourceSubscriptions": []}}}
+    # Signed with the trusted key for another audience: only authentication refuses it.
+    elsewhere = toolgate.token("alice", roles="support_agent", aud="https://elsewhere.example/mcp")
+    before = len(example.ran)
+    for token in (None, elsewhere):
+        for body in (empty_listen, []):
+            res = await post(mcp_url, body, token)
+            assert (res.status_code, res.json()["error"]["code"]) == (401, -32001), (token, body)
+    assert len(example.ran) == before
+    passed = await post(mcp_url, empty_listen, alice)
+    assert passed.status_code != 401, passed.text

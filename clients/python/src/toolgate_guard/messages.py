@@ -41,14 +41,17 @@ MAX_LISTENED: Final = 64
 def listened(m: dict[str, Any]) -> list[Any] | None:
     """The resources a subscriptions/listen (MCP 2026-07-28, which replaced
     resources/subscribe with it) subscribes to, as the client sent them; None
-    when it names none (list-changed notifications only)."""
+    when it names none (no ``resourceSubscriptions``, or an empty list:
+    list-changed notifications only), so such a listen is authenticated like
+    any other request."""
     if m.get("method") != "subscriptions/listen":
         return None
     notifications = object_or_none((object_or_none(m.get("params")) or {}).get("notifications")) or {}
     if "resourceSubscriptions" not in notifications:
         return None
     uris = notifications["resourceSubscriptions"]
-    return uris if isinstance(uris, list) else [uris]
+    named = uris if isinstance(uris, list) else [uris]
+    return named if named else None
 
 
 def is_decided(m: object) -> bool:
