@@ -254,10 +254,20 @@ const LISTS = [
   { method: 'prompts/list', field: 'prompts', kind: 'prompt', id: 'name' },
 ] as const;
 
-/** The id toolgate decides on for one list item: a template's literal part, else the id as is. */
-function listedId(l: ListSpec, item: Record<string, unknown>): string {
-  const id = item[l.id] as string;
-  return l.id === 'uriTemplate' && typeof id === 'string' ? id.split('{')[0] : id;
+/**
+ * The id toolgate decides on for one list item: a template's literal part,
+ * else the id as is. Undefined, so the item is never shown (fail closed), for
+ * a malformed item (no string id) and for a template whose literal part is
+ * empty (`{scheme}://…`): that names no resource the policy could decide on.
+ * Templates sharing a literal part (`users://{id}`, `users://{id}/secret`)
+ * are decided as one; reads of their URIs are each decided on the full URI.
+ */
+function listedId(l: ListSpec, item: unknown): string | undefined {
+  const id = objectOr(item)?.[l.id];
+  if (typeof id !== 'string') return undefined;
+  if (l.id !== 'uriTemplate') return id;
+  const literal = id.split('{')[0];
+  return literal === '' ? undefined : literal;
 }
 
 type ListSpec = (typeof LISTS)[number];
@@ -299,7 +309,8 @@ function methodOf(first: unknown): { method: string | undefined; line: SdkLine }
 function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: string): Handler {
   return async (request, extra) => {
     const all = objectOr(await original(request, extra)) ?? {};
-    const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
+    // Items with no id to decide on are neither sent nor shown.
+    const items = (Array.isArray(all[l.field]) ? (all[l.field] as unknown[]) : []).filter((x) => listedId(l, x) !== undefined) as Record<string, unknown>[];
     const idField = l.kind === 'resource' ? 'uri' : 'name';
     const t = await decider.filterList({
       token: tokenOf(extra),
@@ -310,7 +321,7 @@ function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: s
     const allowed = new Set(t.allowed);
     // Per-caller lists must not be shared by caches: MCP 2026-07-28's cacheScope
     // is a field of the result itself (CacheableResult), not of its _meta.
-    return { ...all, [l.field]: items.filter((x) => allowed.has(listedId(l, x))), cacheScope: 'private' };
+    return { ...all, [l.field]: items.filter((x) => allowed.has(listedId(l, x) as string)), cacheScope: 'private' };
   };
 }
 

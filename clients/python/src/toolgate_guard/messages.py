@@ -22,12 +22,19 @@ LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
 """The list methods filtered per caller."""
 
 
-def listed_id(id_field: str, item: dict[str, Any]) -> str:
+def listed_id(id_field: str, item: object) -> str | None:
     """The id toolgate decides on for one list item: a resource template's
     literal part before its first ``{`` (how the policy looks up a template's
-    completions), else the item's id as is. Same as the TypeScript guard."""
-    value = str(item[id_field])
-    return value.split("{", 1)[0] if id_field == "uriTemplate" else value
+    completions), else the item's id as is. None, so the item is never shown
+    (fail closed), for a malformed item (not an object, no string id) and for
+    a template whose literal part is empty (``{scheme}://…``), which names no
+    resource the policy could decide on. Same as the TypeScript guard."""
+    value = item.get(id_field) if isinstance(item, dict) else None
+    if not isinstance(value, str):
+        return None
+    if id_field != "uriTemplate":
+        return value
+    return value.split("{", 1)[0] or None
 
 
 def object_or_none(v: object) -> dict[str, Any] | None:
