@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { SubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ListResourceTemplatesRequestSchema, SubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { parseConfig } from '../src/config/load-config.js';
 import { serveGuarded, type DemoMcpServer, type ToolInvocation } from '../src/demo/mcp-server.js';
 import type { Decider } from '../src/mcp/decider.js';
@@ -107,6 +107,22 @@ describe('MCP guard: subscriptions, resource templates, and MCP 2026-07-28 resul
     expect(allowed.json.error?.code).toBe(-32601);
   });
 
+  it('a subscriptions/listen naming no resource ([]) and an empty batch make no decision, so they are authenticated', async () => {
+    const listen = (id: number, resourceSubscriptions: unknown) => ({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { notifications: { resourcesListChanged: true, resourceSubscriptions } } });
+    // A token toolgate must refuse (another audience), signed with the trusted key: only authentication stops it.
+    const wrongAudience = await idp.sign({ aud: 'https://elsewhere.example/mcp', sub: 'alice', roles: ['support_agent'] });
+    const ran = mcp.invocations.length;
+    for (const [token, body] of [['', listen(13, [])], [wrongAudience, listen(14, [])], ['', []], [wrongAudience, []]] as const) {
+      const refused = await rpc(mcp.url, token, body);
+      expect({ status: refused.status, code: refused.json.error?.code }).toEqual({ status: 401, code: -32001 });
+    }
+    expect(mcp.invocations.length).toBe(ran);
+    // With a good token the empty listen is authenticated and reaches the server (a 1.x SDK: unknown method).
+    const alice = await idp.sign({ aud: resource, sub: 'alice', roles: ['support_agent'] });
+    const passed = await rpc(mcp.url, alice, listen(15, []));
+    expect(passed.json.error?.code).toBe(-32601);
+  });
+
   it('resources/templates/list is filtered per caller, each template decided by its literal part', async () => {
     const templates = async (claims: Record<string, unknown>) => {
       const r = await rpc(mcp.url, await idp.sign({ aud: resource, ...claims }), { jsonrpc: '2.0', id: 3, method: 'resources/templates/list' });
@@ -116,6 +132,40 @@ describe('MCP guard: subscriptions, resource templates, and MCP 2026-07-28 resul
     expect(await templates({ sub: 'mallory', roles: ['finance'], scope: 'invoices:read' })).toEqual(['docs://handbook/refunds{?lang}', 'invoices://{invoice_id}']);
     expect(await templates({ sub: 'alice', roles: ['support_agent'] })).toEqual(['docs://handbook/refunds{?lang}']);
     expect(await templates({ sub: 'erin', roles: ['engineer'] })).toEqual([]);
+  });
+
+  it('a template with no literal part ({scheme}://…) and malformed list items are neither sent to toolgate nor shown', async () => {
+    // The real embedded decider, recording the items it is asked about.
+    const sent: unknown[] = [];
+    const recording: Decider = {
+      decide: (r) => decider.decide(r),
+      authenticate: (r) => decider.authenticate(r),
+      filterList: async (r) => {
+        sent.push(...r.items);
+        return decider.filterList(r);
+      },
+    };
+    const listed = [{ uriTemplate: '{scheme}://anything', name: 'any' }, { name: 'no template' }, null, 42, { uriTemplate: 7, name: 'number' }, { uriTemplate: 'docs://handbook/refunds{?lang}', name: 'handbook' }];
+    const odd = await serveGuarded({ decider: recording, serverId: 'demo', metadata: { resource, authorization_servers: [idp.issuer] }, port: await freePort() }, [], async (req, res, body) => {
+      const server = new McpServer({ name: 'odd-templates', version: '0.0.0' });
+      guardLists(server, recording, 'demo');
+      server.server.registerCapabilities({ resources: {} });
+      // A handler answering what no SDK-built list would, as a buggy or hostile server could.
+      server.server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: listed }) as never);
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      res.on('close', () => void transport.close());
+      await server.connect(transport);
+      await transport.handleRequest(req, res, body);
+    });
+    try {
+      const alice = await idp.sign({ aud: resource, sub: 'alice', roles: ['support_agent'] });
+      const r = await rpc(odd.url, alice, { jsonrpc: '2.0', id: 5, method: 'resources/templates/list' });
+      expect(r.json.error).toBeUndefined();
+      expect(r.json.result?.resourceTemplates).toEqual([{ uriTemplate: 'docs://handbook/refunds{?lang}', name: 'handbook' }]);
+      expect(sent).toEqual([{ uri: 'docs://handbook/refunds' }]);
+    } finally {
+      await odd.close();
+    }
   });
 
   it('a filtered list carries cacheScope "private" at the top level of its result, where MCP 2026-07-28 defines it', async () => {

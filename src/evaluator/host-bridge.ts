@@ -88,7 +88,8 @@ class RegoTextParser {
         let key = first;
         for (;;) {
           this.i++; // ':'
-          obj[typeof key === 'string' ? key : JSON.stringify(key)] = this.value();
+          // An own data property even for "__proto__": assigning it would set obj's prototype.
+          Object.defineProperty(obj, typeof key === 'string' ? key : JSON.stringify(key), { value: this.value(), writable: true, enumerable: true, configurable: true });
           this.ws();
           const d = this.t[this.i++];
           if (d === '}') return obj;

@@ -57,12 +57,16 @@ const MAX_LISTENED = 64;
 /**
  * The resources a subscriptions/listen (MCP 2026-07-28, which replaced
  * resources/subscribe with it) subscribes to, as the client sent them;
- * undefined when it names none (list-changed notifications only).
+ * undefined when it names none (no `resourceSubscriptions`, or an empty list:
+ * list-changed notifications only), so such a listen is authenticated like
+ * any other request.
  */
 function listened(m: Message): unknown[] | undefined {
   if (m.method !== 'subscriptions/listen') return undefined;
   const uris = objectOr(objectOr(m.params)?.notifications)?.resourceSubscriptions;
-  return uris === undefined ? undefined : Array.isArray(uris) ? uris : [uris];
+  if (uris === undefined) return undefined;
+  const named = Array.isArray(uris) ? uris : [uris];
+  return named.length > 0 ? named : undefined;
 }
 
 function isDecided(m: unknown): m is Message {
@@ -217,8 +221,12 @@ export function createMcpGuard(opts: McpGuardOptions) {
           ids.push(d.decision_id);
           revision = d.revision;
         }
-        req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
-        return false;
+        // Fail closed: only allowing decisions vouch for the token. A message
+        // that ended with none made (whatever its method) is authenticated below.
+        if (ids.length > 0) {
+          req.auth = { token, clientId: '', scopes: [], extra: { decision_id: ids.join(','), revision } };
+          return false;
+        }
       }
       // Every other request is authenticated too: sessions are never authentication.
       const a = await opts.decider.authenticate({ token, server: opts.serverId });
@@ -246,10 +254,20 @@ const LISTS = [
   { method: 'prompts/list', field: 'prompts', kind: 'prompt', id: 'name' },
 ] as const;
 
-/** The id toolgate decides on for one list item: a template's literal part, else the id as is. */
-function listedId(l: ListSpec, item: Record<string, unknown>): string {
-  const id = item[l.id] as string;
-  return l.id === 'uriTemplate' && typeof id === 'string' ? id.split('{')[0] : id;
+/**
+ * The id toolgate decides on for one list item: a template's literal part,
+ * else the id as is. Undefined, so the item is never shown (fail closed), for
+ * a malformed item (no string id) and for a template whose literal part is
+ * empty (`{scheme}://…`): that names no resource the policy could decide on.
+ * Templates sharing a literal part (`users://{id}`, `users://{id}/secret`)
+ * are decided as one; reads of their URIs are each decided on the full URI.
+ */
+function listedId(l: ListSpec, item: unknown): string | undefined {
+  const id = objectOr(item)?.[l.id];
+  if (typeof id !== 'string') return undefined;
+  if (l.id !== 'uriTemplate') return id;
+  const literal = id.split('{')[0];
+  return literal === '' ? undefined : literal;
 }
 
 type ListSpec = (typeof LISTS)[number];
@@ -291,7 +309,8 @@ function methodOf(first: unknown): { method: string | undefined; line: SdkLine }
 function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: string): Handler {
   return async (request, extra) => {
     const all = objectOr(await original(request, extra)) ?? {};
-    const items = (Array.isArray(all[l.field]) ? all[l.field] : []) as Record<string, unknown>[];
+    // Items with no id to decide on are neither sent nor shown.
+    const items = (Array.isArray(all[l.field]) ? (all[l.field] as unknown[]) : []).filter((x) => listedId(l, x) !== undefined) as Record<string, unknown>[];
     const idField = l.kind === 'resource' ? 'uri' : 'name';
     const t = await decider.filterList({
       token: tokenOf(extra),
@@ -302,7 +321,7 @@ function filtering(original: Handler, l: ListSpec, decider: Decider, serverId: s
     const allowed = new Set(t.allowed);
     // Per-caller lists must not be shared by caches: MCP 2026-07-28's cacheScope
     // is a field of the result itself (CacheableResult), not of its _meta.
-    return { ...all, [l.field]: items.filter((x) => allowed.has(listedId(l, x))), cacheScope: 'private' };
+    return { ...all, [l.field]: items.filter((x) => allowed.has(listedId(l, x) as string)), cacheScope: 'private' };
   };
 }
 

@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from conftest import Served, Toolgate, connect, free_port
 from toolgate_guard import HttpDecider, ToolgateGuard
-from toolgate_guard.messages import LISTS
+from toolgate_guard.messages import LISTS, listed_id
 from toolgate_guard.sdk_middleware import SCOPE_KEY, GuardMark, ListFilter
 
 pytestmark = pytest.mark.anyio
@@ -284,6 +284,27 @@ async def test_resource_templates_are_filtered_per_caller_on_their_literal_part(
     assert await visible(toolgate.token("erin", roles="engineer")) == []
 
 
+async def test_a_template_with_no_literal_part_and_malformed_items_are_neither_sent_nor_shown(toolgate: Toolgate) -> None:
+    sent: list[dict[str, Any]] = []
+
+    class Recording(HttpDecider):
+        """The real HTTP decider, recording the items it is asked about."""
+
+        async def filter_list(self, token: str, server: str, kind: Any, items: list[dict[str, Any]]) -> Any:
+            sent.extend(items)
+            return await super().filter_list(token, server, kind, items)
+
+    handbook = {"uriTemplate": "docs://handbook/refunds{?lang}", "name": "handbook"}
+    listed = {"resourceTemplates": [{"uriTemplate": "{scheme}://anything", "name": "any"}, {"name": "no template"}, None, 42, {"uriTemplate": 7}, handbook]}
+    alice = toolgate.token("alice", roles="support_agent")
+    result = await ListFilter(Recording(toolgate.url), "demo")._filtered(LISTS["resources/templates/list"], alice, listed)
+    assert isinstance(result, dict) and result["resourceTemplates"] == [handbook]
+    assert sent == [{"uri": "docs://handbook/refunds"}]
+    # Called on its own, a malformed item is "not listed", not a KeyError.
+    assert [listed_id("uriTemplate", x) for x in ({}, {"uriTemplate": None}, [], {"uriTemplate": "{s}://x"})] == [None] * 4
+    assert listed_id("name", {"uri": "x"}) is None
+
+
 async def test_a_filtered_list_carries_cache_scope_at_the_top_level_of_its_result(mcp_url: str, alice: str) -> None:
     meta = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
     res = await post(mcp_url, {"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": meta}}, alice, mcp_protocol_version=MODERN, mcp_method="tools/list")
@@ -306,3 +327,20 @@ async def test_subscriptions_listen_is_decided_for_each_resource_it_names(exampl
     too_many = await post(mcp_url, listen(11, ["docs://handbook/refunds"] * 65), alice)
     assert too_many.status_code == 400 and too_many.json()["error"]["code"] == -32602
     assert len(example.ran) == before
+
+
+async def test_a_listen_naming_no_resource_and_an_empty_batch_are_authenticated(
+    toolgate: Toolgate, example: ModuleType, mcp_url: str, alice: str
+) -> None:
+    # They make no decision, so nothing has checked the token unless authenticate does.
+    empty_listen = {"jsonrpc": "2.0", "id": 12, "method": "subscriptions/listen", "params": {"notifications": {"resourceSubscriptions": []}}}
+    # Signed with the trusted key for another audience: only authentication refuses it.
+    elsewhere = toolgate.token("alice", roles="support_agent", aud="https://elsewhere.example/mcp")
+    before = len(example.ran)
+    for token in (None, elsewhere):
+        for body in (empty_listen, []):
+            res = await post(mcp_url, body, token)
+            assert (res.status_code, res.json()["error"]["code"]) == (401, -32001), (token, body)
+    assert len(example.ran) == before
+    passed = await post(mcp_url, empty_listen, alice)
+    assert passed.status_code != 401, passed.text

@@ -253,7 +253,7 @@ const FUNCS: Record<string, (...a: unknown[]) => unknown> = {
     let cur = a;
     for (const k of keys) {
       if (Array.isArray(cur) && typeof k === 'number') cur = cur[k];
-      else if (cur && typeof cur === 'object' && typeof k === 'string') cur = k in cur ? (cur as Record<string, unknown>)[k] : MISSING;
+      else if (cur && typeof cur === 'object' && typeof k === 'string') cur = Object.hasOwn(cur, k) ? (cur as Record<string, unknown>)[k] : MISSING; // own keys only: `constructor` is data, not Object
       else throw new TemplateError('cannot index');
       if (cur === undefined) throw new TemplateError('index out of range');
     }
@@ -297,7 +297,8 @@ function field(base: unknown, path: string[]): unknown {
     if (cur === MISSING) return MISSING;
     if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) throw new TemplateError(`can't evaluate field ${p}`);
     const o = cur as Record<string, unknown>;
-    cur = p in o ? o[p] : MISSING;
+    // Own keys only: {{.constructor}} on a map without that key is <no value>, not Object's constructor.
+    cur = Object.hasOwn(o, p) ? o[p] : MISSING;
   }
   return cur;
 }

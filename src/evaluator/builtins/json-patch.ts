@@ -35,12 +35,26 @@ function key(t: Tok): string {
   return t;
 }
 
+/**
+ * An object's own member: `__proto__`, `constructor` and the like are
+ * ordinary keys in Rego, so lookups never reach the prototype chain.
+ */
+function own(o: object, t: Tok): J {
+  const k = key(t);
+  return Object.hasOwn(o, k) ? (o as Record<string, J>)[k] : undefined;
+}
+
+/** Sets an own data property even for `__proto__` (plain assignment would replace the prototype). */
+function setOwn(o: object, t: Tok, value: J): void {
+  Object.defineProperty(o, key(t), { value, writable: true, enumerable: true, configurable: true });
+}
+
 function parentOf(doc: J, toks: Tok[]): J {
   let cur = doc;
   for (const t of toks.slice(0, -1)) {
     if (isRegoSet(cur)) cur = cur[member(cur, t)];
     else if (Array.isArray(cur)) cur = cur[index(cur, t, false)];
-    else if (cur && typeof cur === 'object') cur = (cur as Record<string, J>)[key(t)];
+    else if (cur && typeof cur === 'object') cur = own(cur, t);
     else throw new TypeError('path does not exist');
     if (cur === undefined) throw new TypeError('path does not exist');
   }
@@ -56,7 +70,7 @@ function get(doc: J, toks: Tok[]): J {
     : Array.isArray(p)
       ? p[index(p, last, false)]
       : p && typeof p === 'object'
-        ? (p as Record<string, J>)[key(last)]
+        ? own(p, last)
         : undefined;
   if (v === undefined) throw new TypeError('path does not exist');
   return v;
@@ -81,7 +95,7 @@ function add(doc: J, toks: Tok[], value: J): J {
     if (!regoEqual(last, value)) throw new TypeError('set member and value differ');
     if (member(p, value) < 0) p.push(value);
   } else if (Array.isArray(p)) p.splice(index(p, last, true), 0, value);
-  else if (p && typeof p === 'object') (p as Record<string, J>)[key(last)] = value;
+  else if (p && typeof p === 'object') setOwn(p, last, value);
   else throw new TypeError('path does not exist');
   return doc;
 }
@@ -95,7 +109,7 @@ function remove(doc: J, toks: Tok[]): J {
     if (i < 0) throw new TypeError('path does not exist');
     p.splice(i, 1);
   } else if (Array.isArray(p)) p.splice(index(p, last, false), 1);
-  else if (p && typeof p === 'object' && key(last) in (p as object)) delete (p as Record<string, J>)[key(last)];
+  else if (p && typeof p === 'object' && Object.hasOwn(p, key(last))) delete (p as Record<string, J>)[key(last)];
   else throw new TypeError('path does not exist');
   return doc;
 }

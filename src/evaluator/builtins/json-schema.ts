@@ -123,7 +123,7 @@ function at(root: unknown, pointer: string): unknown {
   let node = root;
   for (const raw of pointer.split('/').slice(1)) {
     const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    node = isObj(node) || Array.isArray(node) ? (node as Obj)[key] : undefined;
+    node = (isObj(node) || Array.isArray(node)) && Object.hasOwn(node, key) ? (node as Obj)[key] : undefined;
   }
   return node;
 }
@@ -159,7 +159,7 @@ function missingRef(schema: unknown, ref: string): string | undefined {
   let node = schema;
   for (const raw of ref.slice(hash + 1).split('/').slice(1)) {
     const key = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
-    if (!isObj(node) || !(key in node)) return `Object has no key '${key}'`;
+    if (!isObj(node) || !Object.hasOwn(node, key)) return `Object has no key '${key}'`;
     node = node[key];
   }
   return undefined;

@@ -54,7 +54,8 @@ export function urlqueryEncodeObject(x: unknown): string {
 }
 
 export function urlqueryDecodeObject(x: unknown): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // No prototype: a key such as "__proto__" or "constructor" is an ordinary key, as in Go.
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const part of str(x).split(/[&]/)) {
     if (part === '') continue;
     const eq = part.indexOf('=');

@@ -21,7 +21,7 @@ export function regoEqual(a: unknown, b: unknown): boolean {
   }
   if (isObj(a) && isObj(b)) {
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && regoEqual(a[k], b[k]));
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && regoEqual(a[k], b[k]));
   }
   return false;
 }
@@ -40,7 +40,8 @@ function arraySubset(sup: unknown[], sub: unknown[]): boolean {
 
 function objectSubset(sup: Obj, sub: Obj): boolean {
   return Object.keys(sub).every((k) => {
-    if (!(k in sup)) return false;
+    // Own keys only: a key named like an Object.prototype member is an ordinary key.
+    if (!Object.hasOwn(sup, k)) return false;
     const a = sup[k];
     const b = sub[k];
     if (regoEqual(a, b)) return true;

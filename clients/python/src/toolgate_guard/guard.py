@@ -250,6 +250,7 @@ class ToolgateGuard:
                 await _rpc_error(send, 400, None, -32600, f"batches carrying {', '.join(DECIDED_METHODS)} are not accepted")
                 return
             decided = calls[0] if calls else None
+        mark: GuardMark | None = None
         if decided is not None:
             requests = decision_requests_for(decided, token, self._server_id)
             if len(requests) > MAX_LISTENED:
@@ -262,8 +263,11 @@ class ToolgateGuard:
                     await _answer_deny(send, decided, d, _modern(headers, decided))
                     return
                 ids.append(d.decision_id)
-            scope[SCOPE_KEY] = GuardMark(token=token, decided=decided, decision_id=",".join(ids))
-        else:
+            # Fail closed: only allowing decisions vouch for the token. A message
+            # that ended with none made (whatever its method) is authenticated below.
+            if ids:
+                mark = GuardMark(token=token, decided=decided, decision_id=",".join(ids))
+        if mark is None:
             # Every other request is authenticated too: sessions are never authentication.
             a = await self._decider.authenticate(token, self._server_id)
             if not a.allow:
@@ -271,7 +275,8 @@ class ToolgateGuard:
                 message = "; ".join(a.reasons) or a.code or "denied"
                 await _rpc_error(send, status, None, -32602 if status == 400 else -32001, message, {"code": a.code}, _challenge(a))
                 return
-            scope[SCOPE_KEY] = GuardMark(token=token, decided=None)
+            mark = GuardMark(token=token, decided=None)
+        scope[SCOPE_KEY] = mark
         await inner(scope, _replay(body, receive) if method == "POST" else receive, send)
 
 

@@ -22,12 +22,19 @@ LISTS: Final[dict[str, tuple[str, ListKind, str]]] = {
 """The list methods filtered per caller."""
 
 
-def listed_id(id_field: str, item: dict[str, Any]) -> str:
+def listed_id(id_field: str, item: object) -> str | None:
     """The id toolgate decides on for one list item: a resource template's
     literal part before its first ``{`` (how the policy looks up a template's
-    completions), else the item's id as is. Same as the TypeScript guard."""
-    value = str(item[id_field])
-    return value.split("{", 1)[0] if id_field == "uriTemplate" else value
+    completions), else the item's id as is. None, so the item is never shown
+    (fail closed), for a malformed item (not an object, no string id) and for
+    a template whose literal part is empty (``{scheme}://…``), which names no
+    resource the policy could decide on. Same as the TypeScript guard."""
+    value = item.get(id_field) if isinstance(item, dict) else None
+    if not isinstance(value, str):
+        return None
+    if id_field != "uriTemplate":
+        return value
+    return value.split("{", 1)[0] or None
 
 
 def object_or_none(v: object) -> dict[str, Any] | None:
@@ -41,14 +48,17 @@ MAX_LISTENED: Final = 64
 def listened(m: dict[str, Any]) -> list[Any] | None:
     """The resources a subscriptions/listen (MCP 2026-07-28, which replaced
     resources/subscribe with it) subscribes to, as the client sent them; None
-    when it names none (list-changed notifications only)."""
+    when it names none (no ``resourceSubscriptions``, or an empty list:
+    list-changed notifications only), so such a listen is authenticated like
+    any other request."""
     if m.get("method") != "subscriptions/listen":
         return None
     notifications = object_or_none((object_or_none(m.get("params")) or {}).get("notifications")) or {}
     if "resourceSubscriptions" not in notifications:
         return None
     uris = notifications["resourceSubscriptions"]
-    return uris if isinstance(uris, list) else [uris]
+    named = uris if isinstance(uris, list) else [uris]
+    return named if named else None
 
 
 def is_decided(m: object) -> bool:

@@ -90,7 +90,8 @@ class ListFilter:
         if answer is None:
             raise MCPError(_INTERNAL_ERROR, "refused: the list result could not be filtered")
         raw = answer.get(field)
-        entries = [x for x in raw if isinstance(x, dict) and isinstance(x.get(id_field), str)] if isinstance(raw, list) else []
+        # Items with no id to decide on (malformed, or a template with no literal part) are neither sent nor shown.
+        entries = [x for x in raw if listed_id(id_field, x) is not None] if isinstance(raw, list) else []
         items: list[dict[str, Any]] = []
         sent_field = "uri" if kind == "resource" else "name"
         for x in entries:
