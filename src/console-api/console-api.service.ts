@@ -18,6 +18,8 @@ import { listReports, readReport, type ReportEntry } from './reports.js';
 /** The overview's rate window: the last ten minutes in ten-second buckets. */
 const RATE_WINDOW_S = 600;
 const RATE_BUCKET_S = 10;
+/** Diffs kept: enough for a person paging through recent revisions. */
+const DIFF_CACHE_ENTRIES = 16;
 
 /**
  * What the admin read API answers: recorded decisions (file sink or PostgreSQL
@@ -28,6 +30,8 @@ const RATE_BUCKET_S = 10;
 export class ConsoleApiService implements OnApplicationShutdown {
   private readonly log = new Logger('ConsoleApi');
   private readonly source?: DecisionSource;
+  /** Computed diffs by "from to" content hashes, oldest first. */
+  private readonly diffs = new Map<string, FileDiff[]>();
 
   constructor(
     private readonly config: ToolgateConfig,
@@ -123,10 +127,18 @@ export class ConsoleApiService implements OnApplicationShutdown {
   diff(from: string, to: string): { from: { revision: string; content_hash: string }; to: { revision: string; content_hash: string }; files: FileDiff[] } {
     const a = this.kept(from);
     const b = this.kept(to);
+    // Content hashes name immutable sources: a diff computed once stays right, and is the costly part.
+    const key = `${from} ${to}`;
+    let files = this.diffs.get(key);
+    if (!files) {
+      files = diffFiles(a.files, b.files, 'a', 'b');
+      this.diffs.set(key, files);
+      while (this.diffs.size > DIFF_CACHE_ENTRIES) this.diffs.delete(this.diffs.keys().next().value as string);
+    }
     return {
       from: { revision: a.revision, content_hash: from },
       to: { revision: b.revision, content_hash: to },
-      files: diffFiles(a.files, b.files, 'a', 'b'),
+      files,
     };
   }
 
