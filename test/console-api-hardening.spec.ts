@@ -1,5 +1,5 @@
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
-import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { answerFor } from '../src/common/error.filter.js';
@@ -239,6 +239,35 @@ describe('console API hardening: bounded scans and diffs, write scope, static li
         s.root = spa;
         await rm(empty, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('reports', () => {
+    it('sends a report byte for byte and parses a listed report only when its size or mtime changes', async () => {
+      const reports = path.join(dir, 'reports');
+      await mkdir(reports, { recursive: true });
+      const read = { authorization: await adminToken('toolgate:read') };
+      // Spacing and 1.50 would not survive a parse and re-serialization.
+      const raw = '{ "kind": "replay",\n  "ratio": 1.50, "same": 3 }\n';
+      await writeFile(path.join(reports, 'replay-raw.json'), raw);
+      const one = await app.get('/v1/admin/reports/replay-raw.json', read);
+      expect(one.status).toBe(200);
+      expect(one.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(one.text).toBe(raw);
+
+      const file = path.join(reports, 'cached.json');
+      const kindOf = async () => (((await app.get('/v1/admin/reports', read)).body as Json).reports as Json[]).find((r) => r.name === 'cached.json')?.kind;
+      const when = new Date('2026-01-01T00:00:00Z');
+      await writeFile(file, '{"kind":"privileges"}');
+      await utimes(file, when, when);
+      expect(await kindOf()).toBe('privileges');
+      // Same size, same mtime: the listing does not read the file again.
+      await writeFile(file, '{"kind":"replay"    }');
+      await utimes(file, when, when);
+      expect(await kindOf()).toBe('privileges');
+      // A new mtime: parsed again.
+      await utimes(file, when, new Date('2026-01-02T00:00:00Z'));
+      expect(await kindOf()).toBe('replay');
     });
   });
 

@@ -1,6 +1,6 @@
-import { Controller, Get, Param, Query, Req, UseGuards } from '@nestjs/common';
+import { Controller, Get, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../common/errors.js';
 import { AdminAuthGuard, type AdminCaller } from '../token/admin-auth.guard.js';
 import { ConsoleApiService } from './console-api.service.js';
@@ -106,8 +106,10 @@ export class AdminReadController {
   }
 
   @Get('reports/:name')
-  @ApiOperation({ summary: 'One report’s JSON.' })
-  report(@Param('name') name: string) {
-    return this.api.report(name);
+  @ApiOperation({ summary: 'One report’s JSON, byte for byte as the file holds it.' })
+  async report(@Param('name') name: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    const bytes = await this.api.report(name);
+    void reply.type('application/json; charset=utf-8');
+    return bytes;
   }
 }

@@ -13,7 +13,7 @@ import { PostgresDecisionSource } from './decision-postgres.js';
 import type { DecisionFilter } from './decision-query.js';
 import type { DecisionPage, DecisionSource, Rates } from './decision-source.js';
 import { diffFiles, RevisionArchive, type FileDiff, type SourceFile } from './revision-archive.js';
-import { listReports, readReport, type ReportEntry } from './reports.js';
+import { listReports, readReport, ReportCache, type ReportEntry } from './reports.js';
 
 /** The overview's rate window: the last ten minutes in ten-second buckets. */
 const RATE_WINDOW_S = 600;
@@ -32,6 +32,7 @@ export class ConsoleApiService implements OnApplicationShutdown {
   private readonly source?: DecisionSource;
   /** Computed diffs by "from to" content hashes, oldest first. */
   private readonly diffs = new Map<string, FileDiff[]>();
+  private readonly reportCache = new ReportCache();
 
   constructor(
     private readonly config: ToolgateConfig,
@@ -152,11 +153,12 @@ export class ConsoleApiService implements OnApplicationShutdown {
   }
 
   async reports(): Promise<{ reports: ReportEntry[] }> {
-    return { reports: await listReports(this.reportsDir) };
+    return { reports: await listReports(this.reportsDir, this.reportCache) };
   }
 
-  async report(name: string): Promise<unknown> {
-    const doc = await readReport(this.reportsDir, name);
+  /** The report file's JSON bytes, as written. */
+  async report(name: string): Promise<Buffer> {
+    const doc = await readReport(this.reportsDir, name, this.reportCache);
     if (doc === undefined) throw new NotFoundException(`no report ${name}`);
     return doc;
   }
