@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { answerFor } from '../src/common/error.filter.js';
 import { AdminBusyError, FileDecisionSource } from '../src/console-api/decision-files.js';
+import { decisionWhere } from '../src/console-api/decision-postgres.js';
 import { parseDecisionFilter } from '../src/console-api/decision-query.js';
+import { subjectFingerprint } from '../src/audit/postgres-sink.js';
 import { ConsoleStatic } from '../src/console-api/console-static.js';
 import { diffFiles } from '../src/console-api/revision-archive.js';
 import { AdminAuthGuard } from '../src/token/admin-auth.guard.js';
@@ -268,6 +270,20 @@ describe('console API hardening: bounded scans and diffs, write scope, static li
       // A new mtime: parsed again.
       await utimes(file, when, new Date('2026-01-02T00:00:00Z'));
       expect(await kindOf()).toBe('replay');
+    });
+  });
+
+  describe('PostgreSQL search columns', () => {
+    it('reads one column per filter, chosen by the value’s shape, never an OR over unindexed JSON paths', () => {
+      const issuers = ['https://idp.example', 'https://other.example'];
+      const w = (q: Record<string, string>) => decisionWhere(parseDecisionFilter(q), issuers);
+      const fp = subjectFingerprint(issuers[0], 'alice')!;
+      expect(w({ subject: fp })).toEqual({ where: ['subject_fingerprint = $1'], args: [fp] });
+      expect(w({ subject: 'abcdefabcdef' })).toEqual({ where: ['token_fingerprint = $1'], args: ['abcdefabcdef'] });
+      expect(w({ subject: 'alice' })).toEqual({ where: ['subject_fingerprint = ANY($1::text[])'], args: [[fp, subjectFingerprint(issuers[1], 'alice')]] });
+      expect(w({ revision: 'r1' })).toEqual({ where: ['revision = $1'], args: ['r1'] });
+      const hash = `sha256:${'a'.repeat(64)}`;
+      expect(w({ revision: hash })).toEqual({ where: ["event#>>'{bundles,toolgate,content_hash}' = $1"], args: [hash] });
     });
   });
 

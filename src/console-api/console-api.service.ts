@@ -44,7 +44,11 @@ export class ConsoleApiService implements OnApplicationShutdown {
   ) {
     // PostgreSQL holds every replica's decisions for the whole retention: preferred when configured.
     const d = config.decision_logs;
-    if (d.postgres) this.source = new PostgresDecisionSource(d.postgres, (e) => this.log.warn(`decision store: ${e.message}`));
+    if (d.postgres) {
+      // A raw subject is searched by its fingerprint under each issuer toolgate knows (the indexed column).
+      const issuers = [...config.issuers.map((i) => i.issuer), ...(config.admin ? [config.admin.issuer] : [])];
+      this.source = new PostgresDecisionSource(d.postgres, (e) => this.log.warn(`decision store: ${e.message}`), issuers);
+    }
     // A cluster worker's config names its own file (`<path>.w<slot>`, src/cluster/worker.ts); the console reads every worker's.
     else if (d.file) this.source = new FileDecisionSource(workerLink() ? d.file.path.replace(/\.w\d+$/, '') : d.file.path);
   }
