@@ -287,6 +287,18 @@ describe('console API hardening: bounded scans and diffs, write scope, static li
     });
   });
 
+  it('documents admin_busy and too_large_to_diff in OpenAPI', async () => {
+    const doc = (await app.get('/openapi.json')).body as Json;
+    for (const p of ['/v1/admin/decisions', '/v1/admin/decisions/{id}', '/v1/admin/overview']) {
+      const busy = doc.paths[p].get.responses['503'];
+      expect(busy.description).toContain('admin_busy');
+      expect(busy.headers['Retry-After']).toBeDefined();
+    }
+    const file = doc.paths['/v1/admin/revisions/diff'].get.responses['200'].content['application/json'].schema.properties.files.items.properties;
+    expect(file.too_large_to_diff).toBeDefined();
+    expect(file.patch.nullable).toBe(true);
+  });
+
   it('a URL that does not decode is a 400 {code, message}, not Fastify’s own body', async () => {
     for (const p of ['/console/%E0%A4%A', '/v1/admin/decisions/%E0%A4%A', '/v1/status%ZZ']) {
       const r = await app.get(p);
