@@ -2,7 +2,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DecisionEvent } from '../audit/decision-event.js';
 import { StoreUnavailableError } from '../common/errors.js';
-import { encodeCursor, matches, newestFirst, summarize, type DecisionFilter, type DecisionSummary } from './decision-query.js';
+import { encodeCursor, matches, summarize, type DecisionFilter, type DecisionSummary } from './decision-query.js';
 import type { DecisionPage, DecisionSource, Rates } from './decision-source.js';
 import { bucketRates } from './decision-source.js';
 
@@ -83,6 +83,9 @@ export const RATES_TTL_MS = 10_000;
 
 /** Seconds a client should wait after `admin_busy`. */
 const BUSY_RETRY_AFTER_S = 1;
+
+/** Parsed rows filtered between two turns of the event loop. */
+const ROWS_PER_TURN = 5000;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -202,7 +205,7 @@ export class FileDecisionSource implements DecisionSource {
         if (!e) return;
         rows.push({ s: summarize(e), subject: e.token?.subject, t: Date.parse(e.timestamp), allow: !!e.outcome?.allow, code: e.outcome?.code ?? null });
       });
-      rows.sort((a, b) => newestFirst(a.s, b.s));
+      rows.sort((a, b) => b.t - a.t || (a.s.decision_id < b.s.decision_id ? 1 : a.s.decision_id > b.s.decision_id ? -1 : 0));
       // Drop the previous parse before keeping this one: one parsed tail in memory at a time.
       this.cached = { key, rows, truncated };
       return this.cached;
@@ -219,9 +222,12 @@ export class FileDecisionSource implements DecisionSource {
     const snap = await this.snapshot();
     const page: DecisionSummary[] = [];
     let more = false;
-    // Rows are newest first: stop at the first row past the page.
-    for (const r of snap.rows) {
-      if (!matches(r.s, f, r.subject)) continue;
+    // Rows are newest first: stop at the first row past the page. Many searches may share one parse and
+    // then filter it back to back: each yields to the event loop every ROWS_PER_TURN rows.
+    for (let i = 0; i < snap.rows.length; i++) {
+      if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
+      const r = snap.rows[i];
+      if (!matches(r.s, f, r.subject, r.t)) continue;
       if (page.length === f.limit) {
         more = true;
         break;

@@ -133,8 +133,7 @@ export function summarize(e: DecisionEvent): DecisionSummary {
 }
 
 /** Whether a row passes the filter (the file source filters in memory; PostgreSQL in SQL with the same meaning). */
-export function matches(s: DecisionSummary, f: DecisionFilter, rawSubject: string | undefined): boolean {
-  const t = Date.parse(s.at);
+export function matches(s: DecisionSummary, f: DecisionFilter, rawSubject: string | undefined, t = Date.parse(s.at)): boolean {
   if (f.since !== undefined && !(t >= f.since)) return false;
   if (f.until !== undefined && !(t <= f.until)) return false;
   if (f.server !== undefined && s.server !== f.server) return false;
