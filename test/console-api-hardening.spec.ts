@@ -166,7 +166,8 @@ describe('console API hardening: bounded scans and diffs, write scope, static li
         { path: '/data/big.json', content: lines('b') },
         { path: '/policy/p.rego', content: 'package p\nallow := true\n' },
       ];
-      const d = diffFiles(from, to, 'a', 'b');
+      // Only the edit-length bound decides here (no time limit in play): the outcome does not depend on the machine.
+      const d = diffFiles(from, to, 'a', 'b', { MAX_EDIT_LINES: 500, TIMEOUT_MS: 600_000, TOTAL_MS: 600_000, MAX_BYTES: 4 * 1024 * 1024 });
       expect(d).toEqual([
         { path: '/data/big.json', status: 'changed', patch: null, too_large_to_diff: true },
         { path: '/policy/p.rego', status: 'changed', patch: expect.stringContaining('+allow := true') },
@@ -182,7 +183,7 @@ describe('console API hardening: bounded scans and diffs, write scope, static li
         { path: '/a.rego', content: 'package a\nx := 2\n' },
         { path: '/b.rego', content: 'package b\nx := 2\n' },
       ];
-      const d = diffFiles(from, to, 'a', 'b', { MAX_EDIT_LINES: 5000, TIMEOUT_MS: 1000, MAX_BYTES: 40 });
+      const d = diffFiles(from, to, 'a', 'b', { MAX_EDIT_LINES: 5000, TIMEOUT_MS: 60_000, TOTAL_MS: 60_000, MAX_BYTES: 40 });
       expect(d[0]).toMatchObject({ path: '/a.rego', patch: expect.stringContaining('+x := 2') });
       expect(d[1]).toEqual({ path: '/b.rego', status: 'changed', patch: null, too_large_to_diff: true });
     });

@@ -111,7 +111,7 @@ export const DIFF: SchemaObject = {
           patch: { type: 'string', nullable: true, description: 'unified diff; null when too_large_to_diff' },
           too_large_to_diff: {
             type: 'boolean',
-            description: 'present (true) when the files differ on more than 5000 lines or the request’s 4 MiB diff budget was spent: only the status is given',
+            description: 'present (true) when the files differ on more than 5000 lines, the diff took over 250 ms, or the request’s 1 s / 4 MiB diff budget was spent: only the status is given',
           },
         },
       },

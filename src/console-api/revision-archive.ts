@@ -26,10 +26,11 @@ export interface FileDiff {
  * and runs synchronously in the process that answers decisions: two large data
  * files differing on most lines took minutes. `MAX_EDIT_LINES` stops it
  * deterministically (a person does not read a 5000-line patch either),
- * `TIMEOUT_MS` is a backstop per file, and `MAX_BYTES` bounds the text compared
- * over all files of one request.
+ * `TIMEOUT_MS` is a backstop per file, `TOTAL_MS` over all files of one request
+ * (many mid-sized files each just under the per-file bound), and `MAX_BYTES`
+ * bounds the text compared over all files of one request.
  */
-export const DIFF_LIMITS = { MAX_EDIT_LINES: 5000, TIMEOUT_MS: 250, MAX_BYTES: 4 * 1024 * 1024 };
+export const DIFF_LIMITS = { MAX_EDIT_LINES: 5000, TIMEOUT_MS: 250, TOTAL_MS: 1000, MAX_BYTES: 4 * 1024 * 1024 };
 
 /** Rego, data and manifest files are what a person reads; the compiled wasm is not. */
 const TEXT_FILE = /\.(rego|json|ya?ml)$|\/\.manifest$/;
@@ -57,6 +58,7 @@ export function diffFiles(from: SourceFile[], to: SourceFile[], fromName: string
   const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
   const out: FileDiff[] = [];
   let budget = limits.MAX_BYTES;
+  const deadline = Date.now() + limits.TOTAL_MS;
   for (const p of paths) {
     const before = a.get(p);
     const after = b.get(p);
@@ -64,13 +66,14 @@ export function diffFiles(from: SourceFile[], to: SourceFile[], fromName: string
     const status = before === undefined ? 'added' : after === undefined ? 'removed' : 'changed';
     const size = (before?.length ?? 0) + (after?.length ?? 0);
     let patch: string | undefined;
-    if (size <= budget) {
+    const left = deadline - Date.now();
+    if (size <= budget && left > 0) {
       budget -= size;
       // Returns undefined when the edit length or the time is exceeded (diff 8: maxEditLength / timeout abort the diff).
       patch = createTwoFilesPatch(`${fromName}${p}`, `${toName}${p}`, before ?? '', after ?? '', undefined, undefined, {
         context: 3,
         maxEditLength: limits.MAX_EDIT_LINES,
-        timeout: limits.TIMEOUT_MS,
+        timeout: Math.min(limits.TIMEOUT_MS, left),
       });
     }
     out.push(patch === undefined ? { path: p, status, patch: null, too_large_to_diff: true } : { path: p, status, patch });
