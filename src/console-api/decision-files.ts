@@ -206,7 +206,7 @@ export class FileDecisionSource implements DecisionSource {
         rows.push({ s: summarize(e), subject: e.token?.subject, t: Date.parse(e.timestamp), allow: !!e.outcome?.allow, code: e.outcome?.code ?? null });
       });
       rows.sort((a, b) => b.t - a.t || (a.s.decision_id < b.s.decision_id ? 1 : a.s.decision_id > b.s.decision_id ? -1 : 0));
-      // Drop the previous parse before keeping this one: one parsed tail in memory at a time.
+      // Replaces the previous parse: one parsed tail is kept at a time.
       this.cached = { key, rows, truncated };
       return this.cached;
     });
