@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
-import { ErrorFilter } from './common/error.filter.js';
+import { ErrorFilter, frameworkErrorReply } from './common/error.filter.js';
 import type { ToolgateConfig } from './config/config.schema.js';
 import { DECISION_MODELS, describeDecisionRoutes } from './decision/decision.routes.js';
 import { TOOLGATE_VERSION } from './version.js';
@@ -26,6 +26,7 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     trustProxy: false,
+    frameworkErrors: frameworkErrorReply,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
     logger: opts.logger ?? ['log', 'warn', 'error'],

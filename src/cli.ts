@@ -186,7 +186,7 @@ function program(): Command {
   p.addCommand(
     new Command('demo-login')
       .summary("Run the authorization code flow with PKCE against make demo's authorization server; print the access token")
-      .option('--account <name>', 'demo account (alice, fred, erin, rita)', 'alice')
+      .option('--account <name>', 'demo account (alice, fred, erin, rita; ops-reader, ops-admin for the admin API)', 'alice')
       .option('--scope <list>', 'scopes to request, comma or space separated', '')
       .option('--aud <uri>', 'resource indicator (RFC 8707)', url, 'http://127.0.0.1:3000/mcp')
       .option('--issuer <url>', 'authorization server', url, 'http://127.0.0.1:9000')

@@ -36,7 +36,11 @@ function fastifyAnswer(err: unknown): ErrorAnswer | undefined {
  */
 export function answerFor(err: unknown, log?: Logger): ErrorAnswer {
   if (err instanceof BadRequestError) return { status: 400, body: { code: err.code, message: err.message } };
-  if (err instanceof PolicyUnavailableError || err instanceof StoreUnavailableError) return { status: 503, body: { code: err.code, message: err.message } };
+  if (err instanceof PolicyUnavailableError || err instanceof StoreUnavailableError) {
+    // A busy or briefly unavailable store may say when to come back (admin_busy does).
+    const retry = err.details?.retry_after_s;
+    return { status: 503, body: { code: err.code, message: err.message }, headers: typeof retry === 'number' ? { 'retry-after': String(retry) } : undefined };
+  }
   if (err instanceof CallerUnauthorizedError) {
     const status = err.code === 'caller_forbidden' ? 403 : 401;
     return {
@@ -80,4 +84,15 @@ export class ErrorFilter implements ExceptionFilter {
     if (a.headers) for (const [k, v] of Object.entries(a.headers)) reply.header(k, v);
     void reply.status(a.status).send(a.body);
   }
+}
+
+/**
+ * Fastify's `frameworkErrors` hook: errors Fastify answers itself before any
+ * route runs (a URL that does not decode, FST_ERR_BAD_URL; an over-long path
+ * parameter) get the same {code, message} body as everything else.
+ */
+export function frameworkErrorReply(err: Error, _req: unknown, reply: FastifyReply): void {
+  const a = answerFor(err);
+  if (a.headers) for (const [k, v] of Object.entries(a.headers)) reply.header(k, v);
+  void reply.status(a.status).send(a.body);
 }

@@ -1,10 +1,10 @@
-import { Controller, Get, Param, Query, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import { Controller, Get, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../common/errors.js';
 import { AdminAuthGuard, type AdminCaller } from '../token/admin-auth.guard.js';
 import { ConsoleApiService } from './console-api.service.js';
-import { DECISION, DECISIONS, DIFF, OVERVIEW, REPORTS, REVISIONS, SHADOW, SOURCES, WHOAMI } from './admin-read.openapi.js';
+import { BUSY, DECISION, DECISIONS, DIFF, OVERVIEW, REPORTS, REVISIONS, SHADOW, SOURCES, WHOAMI } from './admin-read.openapi.js';
 import { MAX_LIMIT, parseDecisionFilter } from './decision-query.js';
 
 const HASH = /^sha256:[0-9a-f]{64}$/;
@@ -37,6 +37,7 @@ export class AdminReadController {
   }
 
   @Get('overview')
+  @ApiResponse(BUSY)
   @ApiOkResponse({ schema: OVERVIEW })
   @ApiOperation({ summary: 'Active revision, last failed activation, decisions per 10 s over 10 min by result and code, token cache, JWKS health, shadow.' })
   overview() {
@@ -44,6 +45,7 @@ export class AdminReadController {
   }
 
   @Get('decisions')
+  @ApiResponse(BUSY)
   @ApiOperation({ summary: 'Recorded decisions, newest first, from the file sink’s recent events (bounded tail) or the PostgreSQL store.' })
   @ApiQuery({ name: 'since', required: false, description: 'ISO 8601 time or epoch seconds' })
   @ApiQuery({ name: 'until', required: false, description: 'ISO 8601 time or epoch seconds' })
@@ -61,6 +63,7 @@ export class AdminReadController {
   }
 
   @Get('decisions/:id')
+  @ApiResponse(BUSY)
   @ApiOkResponse({ schema: DECISION })
   @ApiOperation({ summary: 'One recorded (masked) event and its shadow outcome, if sampled.' })
   decision(@Param('id') id: string) {
@@ -106,8 +109,10 @@ export class AdminReadController {
   }
 
   @Get('reports/:name')
-  @ApiOperation({ summary: 'One report’s JSON.' })
-  report(@Param('name') name: string) {
-    return this.api.report(name);
+  @ApiOperation({ summary: 'One report’s JSON, byte for byte as the file holds it.' })
+  async report(@Param('name') name: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    const bytes = await this.api.report(name);
+    void reply.type('application/json; charset=utf-8');
+    return bytes;
   }
 }

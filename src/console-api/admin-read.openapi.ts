@@ -101,9 +101,32 @@ export const DIFF: SchemaObject = {
   properties: {
     from: REF,
     to: REF,
-    files: { type: 'array', items: { type: 'object', properties: { path: str, status: { type: 'string', enum: ['added', 'removed', 'changed'] }, patch: { type: 'string', description: 'unified diff' } } } },
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          path: str,
+          status: { type: 'string', enum: ['added', 'removed', 'changed'] },
+          patch: { type: 'string', nullable: true, description: 'unified diff; null when too_large_to_diff' },
+          too_large_to_diff: {
+            type: 'boolean',
+            description: 'present (true) when the files differ on more than 5000 lines, the diff took over 250 ms, or the request’s 1 s / 4 MiB diff budget was spent: only the status is given',
+          },
+        },
+      },
+    },
   },
 };
+
+/** The 503 a file-source read answers when every scan slot is taken (`admin_busy`, with Retry-After). */
+export const BUSY = {
+  status: 503,
+  description:
+    '`admin_busy`: at most two decision-log scans run at once per process; retry after the Retry-After seconds. Also `decision_store_unavailable` / `decision_log_unavailable`.',
+  headers: { 'Retry-After': { description: 'seconds (admin_busy)', schema: { type: 'integer' } } },
+  schema: { type: 'object', properties: { code: str, message: str } },
+} as const;
 
 export const SHADOW: SchemaObject = { type: 'object', properties: { enabled: { type: 'boolean' } }, additionalProperties: true, description: 'with enabled: true, the /v1/status shadow section' };
 

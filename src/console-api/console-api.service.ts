@@ -13,11 +13,13 @@ import { PostgresDecisionSource } from './decision-postgres.js';
 import type { DecisionFilter } from './decision-query.js';
 import type { DecisionPage, DecisionSource, Rates } from './decision-source.js';
 import { diffFiles, RevisionArchive, type FileDiff, type SourceFile } from './revision-archive.js';
-import { listReports, readReport, type ReportEntry } from './reports.js';
+import { listReports, readReport, ReportCache, type ReportEntry } from './reports.js';
 
 /** The overview's rate window: the last ten minutes in ten-second buckets. */
 const RATE_WINDOW_S = 600;
 const RATE_BUCKET_S = 10;
+/** Diffs kept: enough for a person paging through recent revisions. */
+const DIFF_CACHE_ENTRIES = 16;
 
 /**
  * What the admin read API answers: recorded decisions (file sink or PostgreSQL
@@ -28,6 +30,9 @@ const RATE_BUCKET_S = 10;
 export class ConsoleApiService implements OnApplicationShutdown {
   private readonly log = new Logger('ConsoleApi');
   private readonly source?: DecisionSource;
+  /** Computed diffs by "from to" content hashes, oldest first. */
+  private readonly diffs = new Map<string, FileDiff[]>();
+  private readonly reportCache = new ReportCache();
 
   constructor(
     private readonly config: ToolgateConfig,
@@ -39,7 +44,11 @@ export class ConsoleApiService implements OnApplicationShutdown {
   ) {
     // PostgreSQL holds every replica's decisions for the whole retention: preferred when configured.
     const d = config.decision_logs;
-    if (d.postgres) this.source = new PostgresDecisionSource(d.postgres, (e) => this.log.warn(`decision store: ${e.message}`));
+    if (d.postgres) {
+      // A raw subject is searched by its fingerprint under each issuer toolgate knows (the indexed column).
+      const issuers = [...config.issuers.map((i) => i.issuer), ...(config.admin ? [config.admin.issuer] : [])];
+      this.source = new PostgresDecisionSource(d.postgres, (e) => this.log.warn(`decision store: ${e.message}`), issuers);
+    }
     // A cluster worker's config names its own file (`<path>.w<slot>`, src/cluster/worker.ts); the console reads every worker's.
     else if (d.file) this.source = new FileDecisionSource(workerLink() ? d.file.path.replace(/\.w\d+$/, '') : d.file.path);
   }
@@ -123,10 +132,18 @@ export class ConsoleApiService implements OnApplicationShutdown {
   diff(from: string, to: string): { from: { revision: string; content_hash: string }; to: { revision: string; content_hash: string }; files: FileDiff[] } {
     const a = this.kept(from);
     const b = this.kept(to);
+    // Content hashes name immutable sources: a diff computed once stays right, and is the costly part.
+    const key = `${from} ${to}`;
+    let files = this.diffs.get(key);
+    if (!files) {
+      files = diffFiles(a.files, b.files, 'a', 'b');
+      this.diffs.set(key, files);
+      while (this.diffs.size > DIFF_CACHE_ENTRIES) this.diffs.delete(this.diffs.keys().next().value as string);
+    }
     return {
       from: { revision: a.revision, content_hash: from },
       to: { revision: b.revision, content_hash: to },
-      files: diffFiles(a.files, b.files, 'a', 'b'),
+      files,
     };
   }
 
@@ -140,11 +157,12 @@ export class ConsoleApiService implements OnApplicationShutdown {
   }
 
   async reports(): Promise<{ reports: ReportEntry[] }> {
-    return { reports: await listReports(this.reportsDir) };
+    return { reports: await listReports(this.reportsDir, this.reportCache) };
   }
 
-  async report(name: string): Promise<unknown> {
-    const doc = await readReport(this.reportsDir, name);
+  /** The report file's JSON bytes, as written. */
+  async report(name: string): Promise<Buffer> {
+    const doc = await readReport(this.reportsDir, name, this.reportCache);
     if (doc === undefined) throw new NotFoundException(`no report ${name}`);
     return doc;
   }

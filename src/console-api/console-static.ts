@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolgateConfig } from '../config/config.schema.js';
@@ -130,13 +130,14 @@ export class ConsoleStatic implements OnModuleInit {
     if (!(await isFile(index))) {
       return secure(reply, this.csp)
         .status(503)
-        .send({ code: 'console_not_built', message: `the console is not built (${index} is missing): run make build` });
+        // The install path is for the operator's log, not for an unauthenticated client.
+        .send({ code: 'console_not_built', message: 'the console is not built (its index.html is missing): run make build' });
     }
     const rest = (req.params as { '*'?: string })['*'] ?? '';
     const target = rest === '' ? index : resolveAsset(root, rest);
     if (target === undefined) return this.notFound(reply);
     let file = target;
-    if (!(await isFile(file))) {
+    if (!(await isFile(file)) || !(await insideRoot(root, file))) {
       // A path with an extension names an asset that is missing; anything else is a client-side route.
       if (path.extname(target) !== '') return this.notFound(reply, `no console asset ${rest}`);
       file = index;
@@ -148,6 +149,15 @@ export class ConsoleStatic implements OnModuleInit {
     reply.header('cache-control', file === index ? 'no-store' : 'no-cache');
     return reply.send(body);
   }
+}
+
+/**
+ * Whether `file`, with every symlink resolved, still lies inside `root` (also
+ * resolved): a link in the static directory must not serve files from elsewhere.
+ */
+async function insideRoot(root: string, file: string): Promise<boolean> {
+  const [r, f] = await Promise.all([realpath(root).catch(() => undefined), realpath(file).catch(() => undefined)]);
+  return r !== undefined && f !== undefined && f.startsWith(r + path.sep);
 }
 
 async function isFile(file: string): Promise<boolean> {

@@ -1,7 +1,8 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DecisionEvent } from '../audit/decision-event.js';
-import { encodeCursor, matches, newestFirst, summarize, type DecisionFilter, type DecisionSummary } from './decision-query.js';
+import { StoreUnavailableError } from '../common/errors.js';
+import { encodeCursor, matches, summarize, type DecisionFilter, type DecisionSummary } from './decision-query.js';
 import type { DecisionPage, DecisionSource, Rates } from './decision-source.js';
 import { bucketRates } from './decision-source.js';
 
@@ -70,29 +71,105 @@ function parseEvent(line: string): DecisionEvent | undefined {
 /** Lines handled between two turns of the event loop: a search never holds up the decisions this process serves. */
 const LINES_PER_TURN = 500;
 
+/**
+ * Scans of the logs allowed at once per process. Each scan reads up to
+ * FILE_TAIL_BYTES and parses it; without a bound, many concurrent searches
+ * share the event loop with the decisions and multiply memory.
+ */
+export const MAX_CONCURRENT_SCANS = 2;
+
+/** How long a computed `rates` answer is reused: the overview polls it, and a scan per poll is waste. */
+export const RATES_TTL_MS = 10_000;
+
+/** Seconds a client should wait after `admin_busy`. */
+const BUSY_RETRY_AFTER_S = 1;
+
+/** Parsed rows filtered between two turns of the event loop. */
+const ROWS_PER_TURN = 5000;
+
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Every scan slot is taken: the caller should retry shortly (HTTP 503 `admin_busy` with Retry-After). */
+export class AdminBusyError extends StoreUnavailableError {
+  constructor() {
+    super('admin_busy', 'too many decision-log searches are running; retry shortly', { retry_after_s: BUSY_RETRY_AFTER_S });
+  }
+}
+
+/** Options of FileDecisionSource; `onScan` lets tests observe how many scans run at once. */
+export interface FileSourceOptions {
+  maxBytes?: number;
+  maxScans?: number;
+  /** Called as a scan starts with the number of scans then running (itself included). */
+  onScan?: (running: number) => void;
+}
+
+/** One parsed event, reduced to what searches and rates need. */
+interface Row {
+  s: DecisionSummary;
+  subject: string | undefined;
+  t: number;
+  allow: boolean;
+  code: string | null;
+}
+
+/** The parsed tail of the logs, valid while every file keeps its size and mtime. */
+interface Snapshot {
+  key: string;
+  rows: Row[];
+  truncated: boolean;
+}
 
 /**
  * Decisions from the file sink's recent events: the last FILE_TAIL_BYTES of the
  * decision-log files (every worker's), newest file first. What lies beyond is
  * not searched, and `truncated` says so. Parsing runs in slices of
  * LINES_PER_TURN lines, yielding to the event loop between them, because this
- * runs in the process that answers decisions.
+ * runs in the process that answers decisions. The parsed tail is kept and
+ * reused while the files are unchanged (same names, sizes and mtimes); a search
+ * arriving while one parse runs waits for it instead of starting another; at
+ * most `maxScans` scans run at once, and beyond that callers get AdminBusyError.
  */
 export class FileDecisionSource implements DecisionSource {
   readonly name = 'file' as const;
+  private readonly maxBytes: number;
+  private readonly maxScans: number;
+  private readonly onScan?: (running: number) => void;
+  private running = 0;
+  private cached?: Snapshot;
+  private building?: Promise<Snapshot>;
+  private ratesCache?: { at: number; windowS: number; bucketS: number; value: Rates };
 
   constructor(
     private readonly file: string,
-    private readonly maxBytes = FILE_TAIL_BYTES,
-  ) {}
+    options: number | FileSourceOptions = {},
+  ) {
+    const o = typeof options === 'number' ? { maxBytes: options } : options;
+    this.maxBytes = o.maxBytes ?? FILE_TAIL_BYTES;
+    this.maxScans = o.maxScans ?? MAX_CONCURRENT_SCANS;
+    this.onScan = o.onScan;
+  }
 
-  /** Calls `visit` for every recent line; answers whether older data was left unread. */
-  private async scan(visit: (line: string) => void): Promise<{ lines: number; truncated: boolean }> {
+  /** Takes a scan slot for `run`, or throws AdminBusyError when all are taken. */
+  private async slot<T>(run: () => Promise<T>): Promise<T> {
+    if (this.running >= this.maxScans) throw new AdminBusyError();
+    this.running++;
+    try {
+      this.onScan?.(this.running);
+      return await run();
+    } finally {
+      this.running--;
+    }
+  }
+
+  /**
+   * Calls `visit` for every recent line until it answers true (stop); answers
+   * whether older data was left unread.
+   */
+  private async scan(files: { file: string; size: number }[], visit: (line: string) => boolean | void): Promise<{ truncated: boolean }> {
     let budget = this.maxBytes;
     let truncated = false;
-    let count = 0;
-    for (const f of await decisionLogFiles(this.file)) {
+    for (const f of files) {
       if (budget <= 0) {
         truncated = true;
         break;
@@ -104,59 +181,93 @@ export class FileDecisionSource implements DecisionSource {
         for await (const lines of tailLines(f.file, f.size, window)) {
           for (let i = 0; i < lines.length; i++) {
             if (i % LINES_PER_TURN === 0) await nextTurn();
-            visit(lines[i]);
+            if (visit(lines[i]) === true) return { truncated };
           }
-          count += lines.length;
         }
       } catch {
         // A file rotated away or unreadable mid-read: what was read stands.
       }
     }
-    return { lines: count, truncated };
+    return { truncated };
+  }
+
+  /** The parsed tail: cached while the files are unchanged, single-flight while parsing. */
+  private async snapshot(): Promise<Snapshot> {
+    if (this.building) return this.building;
+    const files = await decisionLogFiles(this.file);
+    const key = files.map((f) => `${f.file}\0${f.size}\0${f.mtimeMs}`).join('\n');
+    if (this.cached?.key === key) return this.cached;
+    if (this.building) return this.building;
+    const build = this.slot(async () => {
+      const rows: Row[] = [];
+      const { truncated } = await this.scan(files, (line) => {
+        const e = parseEvent(line);
+        if (!e) return;
+        rows.push({ s: summarize(e), subject: e.token?.subject, t: Date.parse(e.timestamp), allow: !!e.outcome?.allow, code: e.outcome?.code ?? null });
+      });
+      rows.sort((a, b) => b.t - a.t || (a.s.decision_id < b.s.decision_id ? 1 : a.s.decision_id > b.s.decision_id ? -1 : 0));
+      // Replaces the previous parse: one parsed tail is kept at a time.
+      this.cached = { key, rows, truncated };
+      return this.cached;
+    });
+    this.building = build;
+    try {
+      return await build;
+    } finally {
+      if (this.building === build) this.building = undefined;
+    }
   }
 
   async search(f: DecisionFilter): Promise<DecisionPage> {
-    const rows: DecisionSummary[] = [];
-    let scanned = 0;
-    const { truncated } = await this.scan((line) => {
-      const e = parseEvent(line);
-      if (!e) return;
-      scanned++;
-      const s = summarize(e);
-      if (matches(s, f, e.token?.subject)) rows.push(s);
-    });
-    rows.sort(newestFirst);
-    const page = rows.slice(0, f.limit);
+    const snap = await this.snapshot();
+    const page: DecisionSummary[] = [];
+    let more = false;
+    // Rows are newest first: stop at the first row past the page. Many searches may share one parse and
+    // then filter it back to back: each yields to the event loop every ROWS_PER_TURN rows.
+    for (let i = 0; i < snap.rows.length; i++) {
+      if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
+      const r = snap.rows[i];
+      if (!matches(r.s, f, r.subject, r.t)) continue;
+      if (page.length === f.limit) {
+        more = true;
+        break;
+      }
+      page.push(r.s);
+    }
     const last = page[page.length - 1];
     return {
       source: this.name,
       decisions: page,
-      next_before: rows.length > f.limit && last ? encodeCursor(last.at, last.decision_id) : undefined,
-      scanned,
-      truncated,
+      next_before: more && last ? encodeCursor(last.at, last.decision_id) : undefined,
+      scanned: snap.rows.length,
+      truncated: snap.truncated,
     };
   }
 
   async get(id: string): Promise<DecisionEvent | undefined> {
-    let found: DecisionEvent | undefined;
-    // Only lines naming the id are parsed.
-    await this.scan((line) => {
-      if (found || !line.includes(id)) return;
-      const e = parseEvent(line);
-      if (e?.decision_id === id) found = e;
+    const files = await decisionLogFiles(this.file);
+    return this.slot(async () => {
+      let found: DecisionEvent | undefined;
+      // Only lines naming the id are parsed; the scan stops at the first match (ids are unique).
+      await this.scan(files, (line) => {
+        if (!line.includes(id)) return false;
+        const e = parseEvent(line);
+        if (e?.decision_id !== id) return false;
+        found = e;
+        return true;
+      });
+      return found;
     });
-    return found;
   }
 
   async rates(now: number, windowS: number, bucketS: number): Promise<Rates> {
+    const c = this.ratesCache;
+    if (c && c.windowS === windowS && c.bucketS === bucketS && now - c.at >= 0 && now - c.at < RATES_TTL_MS) return c.value;
     const since = now - windowS * 1000;
-    const points: { t: number; allow: boolean; code: string | null }[] = [];
-    await this.scan((line) => {
-      const e = parseEvent(line);
-      if (!e) return;
-      const t = Date.parse(e.timestamp);
-      if (t >= since && t <= now) points.push({ t, allow: !!e.outcome?.allow, code: e.outcome?.code ?? null });
-    });
-    return bucketRates(this.name, points, now, windowS, bucketS);
+    const snap = await this.snapshot();
+    const points = snap.rows.filter((r) => r.t >= since && r.t <= now);
+    const value = bucketRates(this.name, points, now, windowS, bucketS);
+    this.ratesCache = { at: now, windowS, bucketS, value };
+    return value;
   }
 }

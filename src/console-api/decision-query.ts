@@ -133,16 +133,19 @@ export function summarize(e: DecisionEvent): DecisionSummary {
 }
 
 /** Whether a row passes the filter (the file source filters in memory; PostgreSQL in SQL with the same meaning). */
-export function matches(s: DecisionSummary, f: DecisionFilter, rawSubject: string | undefined): boolean {
-  const t = Date.parse(s.at);
+export function matches(s: DecisionSummary, f: DecisionFilter, rawSubject: string | undefined, t = Date.parse(s.at)): boolean {
   if (f.since !== undefined && !(t >= f.since)) return false;
   if (f.until !== undefined && !(t <= f.until)) return false;
   if (f.server !== undefined && s.server !== f.server) return false;
   if (f.tool !== undefined && s.tool !== f.tool) return false;
   if (f.code !== undefined && s.code !== f.code) return false;
   if (f.result !== undefined && s.result !== f.result) return false;
-  if (f.revision !== undefined && s.revision !== f.revision && s.content_hash !== f.revision) return false;
-  if (f.subject !== undefined && s.subject !== f.subject && s.token_fingerprint !== f.subject && rawSubject !== f.subject) return false;
+  // One field per filter, chosen by the value's shape, as the PostgreSQL source does (decisionWhere).
+  if (f.revision !== undefined && (f.revision.startsWith('sha256:') ? s.content_hash : s.revision) !== f.revision) return false;
+  if (f.subject !== undefined) {
+    const field = /^[0-9a-f]{24}$/.test(f.subject) ? s.subject : /^[0-9a-f]{12}$/.test(f.subject) ? s.token_fingerprint : rawSubject;
+    if (field !== f.subject) return false;
+  }
   if (f.before && !(t < f.before.at || (t === f.before.at && s.decision_id < f.before.id))) return false;
   return true;
 }

@@ -15,8 +15,22 @@ export interface SourceFile {
 export interface FileDiff {
   path: string;
   status: 'added' | 'removed' | 'changed';
-  patch: string;
+  /** The unified diff, or null when it was too large to compute (see `too_large_to_diff`). */
+  patch: string | null;
+  /** Present and true when the files differ on too many lines, or the diff's byte budget was spent: only the status is given. */
+  too_large_to_diff?: true;
 }
+
+/**
+ * Bounds on one diff request. jsdiff's Myers diff costs about (lines x edits)
+ * and runs synchronously in the process that answers decisions: two large data
+ * files differing on most lines took minutes. `MAX_EDIT_LINES` stops it
+ * deterministically (a person does not read a 5000-line patch either),
+ * `TIMEOUT_MS` is a backstop per file, `TOTAL_MS` over all files of one request
+ * (many mid-sized files each just under the per-file bound), and `MAX_BYTES`
+ * bounds the text compared over all files of one request.
+ */
+export const DIFF_LIMITS = { MAX_EDIT_LINES: 5000, TIMEOUT_MS: 250, TOTAL_MS: 1000, MAX_BYTES: 4 * 1024 * 1024 };
 
 /** Rego, data and manifest files are what a person reads; the compiled wasm is not. */
 const TEXT_FILE = /\.(rego|json|ya?ml)$|\/\.manifest$/;
@@ -33,18 +47,36 @@ export function readableFiles(files: BundleFiles): SourceFile[] {
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** The unified diff between two revisions' files; unchanged files are left out. */
-export function diffFiles(from: SourceFile[], to: SourceFile[], fromName: string, toName: string): FileDiff[] {
+/**
+ * The unified diff between two revisions' files; unchanged files are left out.
+ * A file whose diff is over DIFF_LIMITS keeps its status with `patch: null`
+ * and `too_large_to_diff: true`.
+ */
+export function diffFiles(from: SourceFile[], to: SourceFile[], fromName: string, toName: string, limits = DIFF_LIMITS): FileDiff[] {
   const a = new Map(from.map((f) => [f.path, f.content]));
   const b = new Map(to.map((f) => [f.path, f.content]));
   const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
   const out: FileDiff[] = [];
+  let budget = limits.MAX_BYTES;
+  const deadline = Date.now() + limits.TOTAL_MS;
   for (const p of paths) {
     const before = a.get(p);
     const after = b.get(p);
     if (before === after) continue;
     const status = before === undefined ? 'added' : after === undefined ? 'removed' : 'changed';
-    out.push({ path: p, status, patch: createTwoFilesPatch(`${fromName}${p}`, `${toName}${p}`, before ?? '', after ?? '', undefined, undefined, { context: 3 }) });
+    const size = (before?.length ?? 0) + (after?.length ?? 0);
+    let patch: string | undefined;
+    const left = deadline - Date.now();
+    if (size <= budget && left > 0) {
+      budget -= size;
+      // Returns undefined when the edit length or the time is exceeded (diff 8: maxEditLength / timeout abort the diff).
+      patch = createTwoFilesPatch(`${fromName}${p}`, `${toName}${p}`, before ?? '', after ?? '', undefined, undefined, {
+        context: 3,
+        maxEditLength: limits.MAX_EDIT_LINES,
+        timeout: Math.min(limits.TIMEOUT_MS, left),
+      });
+    }
+    out.push(patch === undefined ? { path: p, status, patch: null, too_large_to_diff: true } : { path: p, status, patch });
   }
   return out;
 }

@@ -87,7 +87,10 @@ export class DemoAuthorizationServer {
             },
           ]
         : [],
-      // The console's browser code calls discovery and the token endpoint from toolgate's origin; nothing else may.
+      // Cross-origin calls from the console's page: discovery and JWKS are open to every origin (oidc-provider
+      // serves them with CORS regardless of client); only the token endpoint, which is client-based, is limited
+      // to the console client from toolgate's origin. Which admin scopes a token gets is decided per account
+      // (ADMIN_ACCOUNTS), not per client.
       clientBasedCORS: (_ctx: unknown, origin: string, client: { clientId: string }) => client.clientId === CONSOLE_CLIENT_ID && origins.has(origin),
       jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'as-1', alg: 'ES256', use: 'sig' }] },
       features: {

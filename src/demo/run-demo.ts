@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     metadata: { resource: server.resource, authorization_servers: server.issuers, scopes_supported: server.scopes_supported, resource_name: server.resource_name },
     port: Number(new URL(server.resource).port),
   });
-  console.log(`authorization server: ${as.issuer}  (discovery: ${as.issuer}/.well-known/openid-configuration; accounts alice, fred, erin, rita; any password)`);
+  console.log(`authorization server: ${as.issuer}  (discovery: ${as.issuer}/.well-known/openid-configuration; accounts alice, fred, erin, rita, and ops-reader / ops-admin for the console; any password)`);
   console.log(`toolgate:        ${toolgate}  (status: ${toolgate}/v1/status)`);
   const accounts = Object.entries(ADMIN_ACCOUNTS).map(([a, s]) => `${a}: ${s.join(' ')}`).join('; ');
   console.log(`console:         ${consoleBase}  (sign in as ${accounts}; any password)`);

@@ -9,6 +9,8 @@ import { CLIENT_CLAIMS } from './revocation.service.js';
 import { TokenService } from './token.service.js';
 
 const ADMIN_WRITE = 'toolgate:admin-write';
+/** Methods that only read: every other method on the admin API needs `admin.scope`. */
+const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /** Marks a handler (or controller) of the admin API that changes state: it needs `admin.scope`, not only `admin.read_scope`. */
 export const AdminWrite = (): MethodDecorator & ClassDecorator => SetMetadata(ADMIN_WRITE, true);
@@ -23,8 +25,8 @@ export interface AdminCaller extends Caller {
 /**
  * Protects the admin API: a bearer JWT from `admin.issuer`, for `admin.audience`,
  * that is not revoked (the same verify + revocation path as every other token),
- * carrying `admin.read_scope` or `admin.scope` to read, and `admin.scope` for a
- * handler marked `@AdminWrite()`. Without an `admin` section the API refuses everyone.
+ * carrying `admin.read_scope` or `admin.scope` to read (GET, HEAD), and
+ * `admin.scope` for any other method and for a handler marked `@AdminWrite()`. Without an `admin` section the API refuses everyone.
  */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
@@ -43,7 +45,9 @@ export class AdminAuthGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<FastifyRequest & { caller?: Caller }>();
     if (!this.self) throw new CallerUnauthorizedError('caller_forbidden', 'the admin API is disabled: configure `admin`');
     const a = this.config.admin!;
-    const write = this.reflector.getAllAndOverride<boolean | undefined>(ADMIN_WRITE, [ctx.getHandler(), ctx.getClass()]) === true;
+    // Fail closed: a handler that changes state but forgot @AdminWrite() still needs the admin scope, as any non-GET/HEAD request does.
+    const marked = this.reflector.getAllAndOverride<boolean | undefined>(ADMIN_WRITE, [ctx.getHandler(), ctx.getClass()]) === true;
+    const write = marked || !READ_METHODS.has(String(req.method).toUpperCase());
     const v = await authenticateBearer(this.tokens, req.headers.authorization, this.self, {
       realm: 'toolgate-admin',
       what: 'the admin token',
@@ -51,7 +55,7 @@ export class AdminAuthGuard implements CanActivate {
       alternatives: write ? [] : [a.scope],
       forbidden: (scopes) =>
         write && scopes.includes(a.read_scope)
-          ? `the admin token only has the read scope ${a.read_scope}; changing revocations needs ${a.scope}`
+          ? `the admin token only has the read scope ${a.read_scope}; changing state needs ${a.scope}`
           : `the admin token has neither ${a.read_scope} nor ${a.scope}`,
     });
     const clientId = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
