@@ -104,7 +104,9 @@ export interface SourceFile {
 export interface DiffFile {
   path: string;
   status: string;
-  patch: string;
+  /** Null when the file was too large to diff within the server's bounds. */
+  patch: string | null;
+  too_large_to_diff?: boolean;
 }
 
 /** GET /v1/revocations entries (DELETE /v1/revocations/:id removes one). */

@@ -143,11 +143,15 @@ function Diff({ from, to }: { from: string; to: string }) {
               {files.map((f) => (
                 <section key={f.path} class="diff-file" aria-label={`${f.path} (${f.status})`}>
                   <h3><code>{f.path}</code> <span class="badge">{f.status}</span></h3>
-                  <pre class="diff">
-                    {f.patch.split('\n').map((l, i) => (
-                      <span key={i} class={lineClass(l)}>{l}{'\n'}</span>
-                    ))}
-                  </pre>
+                  {f.patch === null ? (
+                    <p class="muted">Too large to diff here; compare the sources of the two revisions instead.</p>
+                  ) : (
+                    <pre class="diff">
+                      {f.patch.split('\n').map((l, i) => (
+                        <span key={i} class={lineClass(l)}>{l}{'\n'}</span>
+                      ))}
+                    </pre>
+                  )}
                 </section>
               ))}
             </div>
