@@ -45,6 +45,8 @@ BRANCHES = {
     "tg-console-ui": "#20",
     "tg-privileges": "#19",
     "tg-cpu": "#16",
+    "tg-fix-console": "#20",  # review fixes of the console API
+    "tg-fix-guard": "#18",  # review fixes: guard auth on no decision, prototype keys in builtins
 }
 # Commits made on the main line itself (not through a merged branch), by hash prefix.
 COMMITS = {
