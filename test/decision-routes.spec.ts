@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { answerFor } from '../src/common/error.filter.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
 import { startApp, type RunningApp } from './support/app.js';
+import { AuditService } from '../src/audit/audit.service.js';
 
 const RESOURCE = 'http://127.0.0.1:3999/mcp';
 const ROUTES = ['/v1/decisions', '/v1/decisions/tools', '/v1/decisions/list', '/v1/decisions/authenticate'];
@@ -58,6 +59,7 @@ describe('the decision routes: one implementation, described by OpenAPI, failing
       policy: { source: { policies: path.join(dir, 'policies'), tests: path.join(dir, 'tests'), out: path.join(dir, 'build'), test_gate: false, watch: false } },
       issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['ES256'] }],
       servers: [{ id: 'demo', resource: RESOURCE, issuers: [idp.issuer], scopes_supported: ['refunds:write'] }],
+      decision_logs: { file: { path: path.join(dir, 'decisions.jsonl') } },
     });
     token = await idp.sign({ sub: 'alice', aud: RESOURCE, scope: 'refunds:write' });
   });
@@ -122,6 +124,15 @@ describe('the decision routes: one implementation, described by OpenAPI, failing
     const res = await app.post('/v1/decisions', { token, server: 'demo', tool: { name: tool } });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ allow: false, code: 'policy_error', http_status: 500, reasons: ['the policy could not be evaluated; denied'] });
+  });
+
+  it('a policy_error after the token verified still logs who asked (issuer and subject of the verified token)', async () => {
+    const res = await app.post('/v1/decisions', { token, server: 'demo', tool: { name: 'conflict' } });
+    expect(res.body).toMatchObject({ allow: false, code: 'policy_error' });
+    await app.app.get(AuditService).flush();
+    const events = (await readFile(path.join(dir, 'decisions.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { decision_id: string; token?: Record<string, unknown> });
+    const event = events.find((e) => e.decision_id === res.body.decision_id);
+    expect(event?.token).toMatchObject({ issuer: idp.issuer, subject: expect.any(String) });
   });
 
   it('a list hides every item whose answer is malformed, and keeps the well-formed allow', async () => {

@@ -186,7 +186,10 @@ export class DecisionService {
       result = this.toResult(b.decisionId, active.revision, b.server, readPolicyAnswer(answer));
     } catch (e) {
       if (verified === 0) verified = performance.now();
-      ({ result, token } = this.refused(e, b));
+      // A token that verified keeps its subject in the log when the policy then fails.
+      const r = this.refused(e, b);
+      result = r.result;
+      token = r.token ?? token;
     }
     const done = performance.now();
     this.metrics.recordDecision('decide', result.allow, result.code, done - b.started);

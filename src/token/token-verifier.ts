@@ -197,8 +197,20 @@ export class TokenVerifier {
       expiresAt: (claims.exp as number) * 1000,
       cached: false,
     };
-    // The entry is what every hit returns as is: frozen, so no caller can change what the next one sees.
-    this.cache.set(server.id, token, { value: Object.freeze({ ...verified, cached: true }), expiresAt: verified.expiresAt, issuer: iss, generation: source.generation });
+    // The entry is what every hit returns as is, and the claims and scopes it shares with this
+    // answer are frozen too (deeply), so no caller can change what the next one sees.
+    deepFreeze(verified.claims);
+    Object.freeze(verified.scopes);
+    if (verified.expiresAt > now) {
+      this.cache.set(server.id, token, { value: Object.freeze({ ...verified, cached: true }), expiresAt: verified.expiresAt, issuer: iss, generation: source.generation });
+    }
     return verified;
   }
+}
+
+/** Freezes a JSON value and everything in it (verified claims are plain JSON). */
+function deepFreeze(v: unknown): void {
+  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
+  Object.freeze(v);
+  for (const x of Object.values(v as Record<string, unknown>)) deepFreeze(x);
 }
