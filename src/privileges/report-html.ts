@@ -1,9 +1,7 @@
 import type { PrivilegesReport } from './privileges-report.js';
+import { esc, htmlTables } from '../replay/report-html.js';
 import { privilegeCaveats, privilegeDescription, privilegeSections } from './report-format.js';
 
-function esc(s: string | number): string {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** Held against needed per client, as inline SVG bars (no script, no external asset): grey held, green needed. */
 function clientChart(r: PrivilegesReport): string {
@@ -32,14 +30,7 @@ function clientChart(r: PrivilegesReport): string {
 
 /** A self-contained HTML page in the replay report's style: the description, a chart, the caveats, every table. */
 export function formatPrivilegesHtml(r: PrivilegesReport): string {
-  const tables = privilegeSections(r)
-    .map(
-      (s) =>
-        `<h2>${esc(s.title)}</h2><table><thead><tr>${s.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +
-        s.rows.map((row) => `<tr>${row.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('') +
-        '</tbody></table>',
-    )
-    .join('\n');
+  const tables = htmlTables(privilegeSections(r));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>toolgate privileges: ${esc(r.policy.revision)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}td.n{text-align:right}.caveat{background:#fff6dd;padding:6px 10px}</style>

@@ -1,8 +1,21 @@
 import { breakdownRows, reportCaveats, reportDescription, reportSections } from './report-format.js';
 import type { ReplayReport } from './replay.js';
 
-function esc(s: string | number): string {
+/** HTML-escapes text for the self-contained reports. */
+export function esc(s: string | number): string {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Titled tables as HTML, numbers right-aligned (the replay and privileges reports share this). */
+export function htmlTables(sections: { title: string; head: string[]; rows: (string | number)[][] }[]): string {
+  return sections
+    .map(
+      (s) =>
+        `<h2>${esc(s.title)}</h2><table><thead><tr>${s.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +
+        s.rows.map((row) => `<tr>${row.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('') +
+        '</tbody></table>',
+    )
+    .join('\n');
 }
 
 /** Horizontal bars of allow→deny and deny→allow per tool, as inline SVG (no script, no external asset). */
@@ -39,14 +52,7 @@ function flipChart(r: ReplayReport): string {
 
 /** A self-contained HTML page: the description, a chart of flips by tool, then every table. */
 export function formatHtml(r: ReplayReport): string {
-  const tables = reportSections(r)
-    .map(
-      (s) =>
-        `<h2>${esc(s.title)}</h2><table><thead><tr>${s.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +
-        s.rows.map((row) => `<tr>${row.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(v)}</td>`).join('')}</tr>`).join('') +
-        '</tbody></table>',
-    )
-    .join('\n');
+  const tables = htmlTables(reportSections(r));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>toolgate replay: ${esc(r.candidate.revision)} vs ${esc(r.baseline.revision)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:980px}table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}td.n{text-align:right}.caveat{background:#fff6dd;padding:6px 10px}</style>
