@@ -11,6 +11,23 @@ function activeHash(list: RevisionList): string | undefined {
   return typeof a === 'string' ? a : (a?.content_hash ?? undefined);
 }
 
+/** One of the two revision pickers of the diff form. */
+function RevisionSelect(p: { id: string; label: string; value: string; onChange: (v: string) => void; revisions: Revision[] }) {
+  return (
+    <div class="field">
+      <label for={p.id}>{p.label}</label>
+      <select id={p.id} value={p.value} onChange={(e) => p.onChange(e.currentTarget.value)} required>
+        <option value="">choose…</option>
+        {p.revisions.map((r) => (
+          <option key={r.content_hash} value={r.content_hash}>
+            {r.revision} ({r.content_hash.slice(0, 12)})
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 function Revisions() {
   const state = useAsync(() => admin<RevisionList>('/revisions'), []);
   const [from, setFrom] = useState('');
@@ -58,28 +75,8 @@ function Revisions() {
               }}
             >
               <h2>Compare two revisions</h2>
-              <div class="field">
-                <label for="diff-from">From</label>
-                <select id="diff-from" value={from} onChange={(e) => setFrom(e.currentTarget.value)} required>
-                  <option value="">choose…</option>
-                  {withSources.map((r) => (
-                    <option key={r.content_hash} value={r.content_hash}>
-                      {r.revision} ({r.content_hash.slice(0, 12)})
-                    </option>
-                  ))}
-                </select>
-              </div>
-              <div class="field">
-                <label for="diff-to">To</label>
-                <select id="diff-to" value={to} onChange={(e) => setTo(e.currentTarget.value)} required>
-                  <option value="">choose…</option>
-                  {withSources.map((r) => (
-                    <option key={r.content_hash} value={r.content_hash}>
-                      {r.revision} ({r.content_hash.slice(0, 12)})
-                    </option>
-                  ))}
-                </select>
-              </div>
+              <RevisionSelect id="diff-from" label="From" value={from} onChange={setFrom} revisions={withSources} />
+              <RevisionSelect id="diff-to" label="To" value={to} onChange={setTo} revisions={withSources} />
               <button type="submit" class="primary" disabled={!from || !to || from === to}>
                 Show diff
               </button>
