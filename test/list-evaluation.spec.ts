@@ -28,7 +28,7 @@ const subjectOf = (kind: Kind, id: string) => (kind === 'tool' ? { tool: { name:
 
 /** Every entrypoint the running service evaluated since the spy was (re)set. */
 function evaluatedEntrypoints(spy: ReturnType<typeof jest.spyOn>): string[] {
-  return spy.mock.calls.map((c) => c[0] as string).filter((ep) => ep !== 'system/log/mask');
+  return spy.mock.calls.map((c: unknown[]) => c[0] as string).filter((ep: string) => ep !== 'system/log/mask');
 }
 
 describe('a list is decided in one policy evaluation, each item as decision decides it alone', () => {
