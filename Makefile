@@ -156,7 +156,7 @@ conformance: setup build
 clean:
 	rm -rf dist build coverage
 
-## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow), written into BENCHMARKS.md
+## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow, list filtering and worst-case inputs), written into BENCHMARKS.md
 # wrk (Debian's package) is the native load generator next to autocannon in the workers bench.
 bench-tools:
 	@if ! command -v wrk >/dev/null; then \
@@ -175,3 +175,4 @@ bench: setup build bench-tools
 	node dist/bench/replay.js --write
 	node dist/bench/privileges.js --write
 	node dist/bench/shadow.js --write
+	node dist/bench/list.js --write

@@ -9,6 +9,22 @@ import { ToolgateError } from '../common/errors.js';
 /** The entrypoint every toolgate policy must export. */
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 
+/**
+ * The optional list rule a policy may export for speed: with the input of a
+ * list (action "list", `kind`, and `items`, one subject object per listed
+ * item), an array with one answer per item, in order, each shaped like a
+ * decision answer. Item i's `allow` must be what `decision` answers for the
+ * input with `items` removed and item i's subject merged in.
+ */
+export const LIST_ENTRYPOINT = 'mcp/authz/decisions';
+
+/**
+ * The list rule toolgate adds to every bundle it builds (policy-compiler/
+ * list-wrapper.ts): each item through `decision`, in one evaluation. Used
+ * when the policy does not export LIST_ENTRYPOINT.
+ */
+export const LIST_WRAPPER_ENTRYPOINT = 'toolgate/wrapper/decisions';
+
 /** What a decision is about (`input.action`). */
 export type DecisionAction = 'call' | 'list' | 'read_resource' | 'get_prompt' | 'complete';
 
@@ -93,4 +109,15 @@ export function readPolicyAnswer(out: unknown): PolicyAnswer {
     throw new PolicyAnswerError('the policy answer\'s "reasons" and "required_scopes" must be arrays of strings');
   }
   return { allow: o.allow, reasons, requiredScopes };
+}
+
+/**
+ * Reads a list rule's answer for `count` items: an array of exactly that many
+ * elements, or PolicyAnswerError. Each element is read by readPolicyAnswer
+ * when it is used, so one malformed element fails only its own item.
+ */
+export function readListAnswers(out: unknown, count: number): unknown[] {
+  if (!Array.isArray(out)) throw new PolicyAnswerError('the list answer is not an array');
+  if (out.length !== count) throw new PolicyAnswerError(`the list answer has ${out.length} elements for ${count} items`);
+  return out;
 }

@@ -5,10 +5,11 @@ import { AuditService } from '../audit/audit.service.js';
 import { BadRequestError, PolicyUnavailableError, describeThrown } from '../common/errors.js';
 import { stripBearer } from '../common/bearer.js';
 import { TOOLGATE_VERSION } from '../version.js';
-import { DECISION_ENTRYPOINT, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
+import { DECISION_ENTRYPOINT, LIST_ENTRYPOINT, LIST_WRAPPER_ENTRYPOINT, readListAnswers, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
+import type { WasmPolicy } from '../evaluator/wasm-policy.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { admitAssertion } from '../token/asserted-claims.js';
 import { ANONYMOUS, callerName, type Caller } from '../token/caller-auth.guard.js';
@@ -78,6 +79,14 @@ function listedSubject(kind: ListKind, id: string, annotations: Record<string, u
 function tokenInput(token: VerifiedToken): Record<string, unknown> {
   const client = clientOfToken(token);
   return client ? { claims: token.claims, scopes: token.scopes, client } : { claims: token.claims, scopes: token.scopes };
+}
+
+/** The list rule a policy is asked for a whole list: its own, else toolgate's wrapper; none in bundles built before either existed. */
+function listEntrypoint(policy: WasmPolicy): string | undefined {
+  const eps = policy.info.entrypoints;
+  if (eps[LIST_ENTRYPOINT] !== undefined) return LIST_ENTRYPOINT;
+  if (eps[LIST_WRAPPER_ENTRYPOINT] !== undefined) return LIST_WRAPPER_ENTRYPOINT;
+  return undefined;
 }
 
 /** What every decision path starts from (DecisionService.begin). */
@@ -220,21 +229,15 @@ export class DecisionService {
     const b = this.begin(req, caller);
     const { active, now, decisionId } = b;
     const time = isoTime(now);
+    // Each item's subject exactly as its evaluation sees it (annotations included): evaluated, then logged.
+    const subjects = req.items.map((t) => listedSubject(req.kind, t.id, t.annotations));
     let token: VerifiedToken | undefined;
     let out: ToolsResult;
     try {
       token = await this.credential(req, b.server);
-      const fromToken = tokenInput(token);
-      const allowed: string[] = [];
-      for (const item of req.items) {
-        const input = { ...fromToken, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
-        try {
-          if (readPolicyAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
-        } catch (e) {
-          // Fail closed per item: an item whose visibility cannot be decided is hidden.
-          this.log.warn(`list evaluation failed for ${req.kind} ${item.id}: ${describeThrown(e)}`);
-        }
-      }
+      const shared = { ...tokenInput(token), server: req.server, action: 'list', kind: req.kind, time };
+      const shown = this.listVisible(active.policy, req, shared, subjects, now);
+      const allowed = req.items.filter((_, i) => shown[i]).map((item) => item.id);
       out = { decision_id: decisionId, allowed, revision: active.revision };
     } catch (e) {
       const r = this.refused(e, b);
@@ -245,9 +248,8 @@ export class DecisionService {
     const done = performance.now();
     this.metrics.recordDecision(eventKind, out.code === undefined, out.code, done - b.started);
     if (this.audit.enabled) {
-      // Each item's subject exactly as its evaluation saw it (annotations included), so replay can re-evaluate every item.
-      const items = req.items.map((t) => listedSubject(req.kind, t.id, t.annotations));
-      const input: Record<string, unknown> = { server: req.server, action: 'list', kind: req.kind, items, time };
+      // The items as evaluated, so replay can re-evaluate every one through decision.
+      const input: Record<string, unknown> = { server: req.server, action: 'list', kind: req.kind, items: subjects, time };
       if (token && out.code === undefined) Object.assign(input, tokenInput(token));
       const result = { decision_id: decisionId, allow: out.code === undefined, reasons: out.reasons ?? [], revision: out.revision, code: out.code, http_status: out.http_status };
       const answer = out.code === undefined ? { allowed: out.allowed } : undefined;
@@ -257,6 +259,38 @@ export class DecisionService {
       this.audit.record(event, active.policy);
     }
     return out;
+  }
+
+  /**
+   * Which items of a list the caller may see, in one evaluation: the policy's
+   * own list rule (LIST_ENTRYPOINT) when it exports one, else the wrapper
+   * toolgate builds into every bundle (LIST_WRAPPER_ENTRYPOINT). Each element
+   * of the answer is read as `decision`'s answer for that item would be. A
+   * bundle with neither, or a list answer that fails or is malformed as a
+   * whole, is decided item by item through `decision`, as before. Fails
+   * closed per item: an item whose visibility cannot be decided is hidden.
+   */
+  private listVisible(policy: WasmPolicy, req: ListRequest, shared: Record<string, unknown>, subjects: object[], now: number): boolean[] {
+    const ctx = { nowNs: now * 1e6 };
+    const visible = (answer: () => unknown, i: number): boolean => {
+      try {
+        return readPolicyAnswer(answer()).allow;
+      } catch (e) {
+        this.log.warn(`list evaluation failed for ${req.kind} ${req.items[i].id}: ${describeThrown(e)}`);
+        return false;
+      }
+    };
+    const entrypoint = listEntrypoint(policy);
+    if (entrypoint && subjects.length > 0) {
+      let answers: unknown[] | undefined;
+      try {
+        answers = readListAnswers(policy.evaluate(entrypoint, { ...shared, items: subjects }, ctx), subjects.length);
+      } catch (e) {
+        this.log.warn(`${entrypoint} failed for a list of ${subjects.length} ${req.kind}s; deciding each item: ${describeThrown(e)}`);
+      }
+      if (answers) return answers.map((a, i) => visible(() => a, i));
+    }
+    return subjects.map((subject, i) => visible(() => policy.evaluate(DECISION_ENTRYPOINT, { ...shared, ...subject }, ctx), i));
   }
 
   /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describeThrown } from '../common/errors.js';
@@ -8,6 +9,7 @@ import { readBundleArchive, type BundleFiles } from './bundle-archive.js';
 import { ensureCapabilitiesFile } from './capabilities.js';
 import { PolicyBuildError, type PolicyStep } from './errors.js';
 import { DECISION_ENTRYPOINT } from '../contract/policy-contract.js';
+import { LIST_WRAPPER_FILE, LIST_WRAPPER_REGO } from './list-wrapper.js';
 import { parseOpaProblems, runOpa } from './opa-cli.js';
 import { runRegoTests } from './opa-test-results.js';
 import { assertParity, checkParity, type ParityReport, type ParityRuntime } from './parity.js';
@@ -133,7 +135,18 @@ export async function buildPolicyBundle(opts: BuildOptions): Promise<BuiltBundle
     await writeFile(claims, JSON.stringify({ keyid: opts.signing.keyId ?? 'default', ...(opts.signing.scope ? { scope: opts.signing.scope } : {}) }));
     args.push('--signing-key', path.resolve(opts.signing.keyPath), '--signing-alg', opts.signing.alg ?? 'RS256', '--claims-file', claims);
   }
-  const build = await run(args);
+  // Built from a copy of the policy with toolgate's list wrapper added (list-wrapper.ts): the
+  // policy directory is never written to, and its files keep their relative paths for problems.
+  const stage = await mkdtemp(path.join(os.tmpdir(), 'toolgate-build-'));
+  let build;
+  try {
+    await cp(policyDir, stage, { recursive: true });
+    await mkdir(path.dirname(path.join(stage, LIST_WRAPPER_FILE)), { recursive: true });
+    await writeFile(path.join(stage, LIST_WRAPPER_FILE), LIST_WRAPPER_REGO);
+    build = await runOpa(args, { cwd: stage, opaBinary: opts.opaBinary, timeoutMs: opts.timeoutMs });
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
   let parityReport: ParityReport | undefined;
   try {
     parityReport = await parity;

@@ -94,10 +94,16 @@ _resource(uri) := _server.resources[uri]
 
 _resource(uri) := _server.resource_prefixes[_longest_prefix(uri)] if not _server.resources[uri]
 
+# No listed prefix is longer than this, so only the URI's first that many
+# characters can hold one: the candidates are bounded by the catalog, not by
+# the URI (a URI full of "/" would otherwise cost its length squared).
+_prefix_span := max([count(p) | some p, _ in _server.resource_prefixes])
+
 _longest_prefix(uri) := prefixes[count(prefixes) - 1] if {
+	head := substring(uri, 0, _prefix_span)
 	prefixes := [p |
-		some i in indexof_n(uri, "/")
-		p := substring(uri, 0, i + 1)
+		some i in indexof_n(head, "/")
+		p := substring(head, 0, i + 1)
 		_server.resource_prefixes[p]
 	]
 	count(prefixes) > 0
