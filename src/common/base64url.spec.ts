@@ -36,9 +36,9 @@ describe('base64urlProblem: only the spelling a conforming encoder writes', () =
 
   it('names the segment of a compact JWS', () => {
     expect(compactJwsProblem('QQ.QUI.QUJD')).toBeUndefined();
-    expect(compactJwsProblem('QQ==.QUI.QUJD')).toBe('its header is not canonical base64url (RFC 7515): it has padding (=)');
-    expect(compactJwsProblem('QQ.QUJ.QUJD')).toBe('its payload is not canonical base64url (RFC 7515): it has unused bits set in its last character');
-    expect(compactJwsProblem('QQ.QUI.QU JD')).toBe('its signature is not canonical base64url (RFC 7515): it contains whitespace');
-    expect(compactJwsProblem('QQ.QUI')).toBe('is not a compact JWS (three dot-separated parts)');
+    expect(compactJwsProblem('QQ==.QUI.QUJD')).toBe('header is not canonical base64url (RFC 7515): it has padding (=)');
+    expect(compactJwsProblem('QQ.QUJ.QUJD')).toBe('payload is not canonical base64url (RFC 7515): it has unused bits set in its last character');
+    expect(compactJwsProblem('QQ.QUI.QU JD')).toBe('signature is not canonical base64url (RFC 7515): it contains whitespace');
+    expect(compactJwsProblem('QQ.QUI')).toBe('segments are 2, not 3 (a compact JWS is header.payload.signature)');
   });
 });

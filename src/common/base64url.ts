@@ -45,14 +45,16 @@ const SEGMENTS = ['header', 'payload', 'signature'] as const;
 
 /**
  * Why the compact JWS `jws` is not three dot-separated segments of canonical
- * base64url, e.g. "its signature has padding (=)"; undefined when it is.
+ * base64url, as a phrase that follows a possessive ("the token's …"), e.g.
+ * "signature is not canonical base64url (RFC 7515): it has padding (=)";
+ * undefined when it is canonical.
  */
 export function compactJwsProblem(jws: string): string | undefined {
   const parts = jws.split('.');
-  if (parts.length !== 3) return 'is not a compact JWS (three dot-separated parts)';
+  if (parts.length !== 3) return `segments are ${parts.length}, not 3 (a compact JWS is header.payload.signature)`;
   for (let i = 0; i < 3; i++) {
     const p = base64urlProblem(parts[i]);
-    if (p) return `its ${SEGMENTS[i]} is not canonical base64url (RFC 7515): it ${p}`;
+    if (p) return `${SEGMENTS[i]} is not canonical base64url (RFC 7515): it ${p}`;
   }
   return undefined;
 }

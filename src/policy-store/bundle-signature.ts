@@ -79,7 +79,7 @@ export async function verifyBundleSignature(
   const jws = signatures[0] as string;
   // One spelling per signature, as for tokens: padding, whitespace or stray trailing bits are refused, not decoded leniently.
   const spelling = compactJwsProblem(jws);
-  if (spelling) fail(`the bundle signature ${spelling}`);
+  if (spelling) fail(`the bundle signature's ${spelling}`);
   const [h64, p64] = jws.split('.');
   let header: { kid?: unknown; alg?: unknown };
   let claims: { files?: unknown; keyid?: unknown; scope?: unknown };

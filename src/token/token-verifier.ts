@@ -155,7 +155,7 @@ export class TokenVerifier {
     // One spelling per token: jose (and Buffer) would accept padding, whitespace and stray trailing bits,
     // and every such spelling of one signed token would get a fingerprint and a cache entry of its own.
     const spelling = compactJwsProblem(token);
-    if (spelling) throw new TokenError('token_malformed', `the token ${spelling}`);
+    if (spelling) throw new TokenError('token_malformed', `the token's ${spelling}`);
 
     const header = decodeSegment(parts[0], 'header');
     const payload = decodeSegment(parts[1], 'payload');
