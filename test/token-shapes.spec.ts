@@ -119,7 +119,7 @@ describe('one spelling per token and one form per identity claim, at every entry
       const canonical = await verifier.verify(token, server);
       const variants = spellings(token);
       expect(variants.map((v) => v.name)).toEqual(
-        ['header', 'payload', 'signature'].flatMap((s) => [`${s}: a space inside`, `${s}: a tab inside`, `${s}: = padding`, `${s}: an unused bit set in the last character`]),
+        ['signature', 'header', 'payload'].flatMap((s) => [`${s}: a space inside`, `${s}: a tab inside`, `${s}: = padding`, `${s}: an unused bit set in the last character`]),
       );
       for (const v of variants) {
         await expect(verifier.verify(v.jws, server)).rejects.toMatchObject({ code: 'token_malformed', message: expect.stringContaining(`the token's ${v.segment} is not canonical base64url (RFC 7515): it `) });
