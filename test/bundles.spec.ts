@@ -12,6 +12,7 @@ import { loadBundleKeys, verifyBundleSignature } from '../src/policy-store/bundl
 import { makeKey, TestIssuer } from './support/auth-server.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { policyWorkspace, type PolicyWorkspace } from './support/policy-fixtures.js';
+import { spellings } from './support/spellings.js';
 import { writeTarGz } from './support/tar.js';
 import { waitFor } from './support/wait.js';
 
@@ -120,6 +121,27 @@ describe('signed bundles built by the real opa and verified with jose', () => {
       return;
     }
     await expect(verifyBundleSignature(await make(), keys, 'toolgate')).rejects.toMatchObject({ code: 'bundle_signature_invalid', step: 'verify', message: expect.stringMatching(error!) });
+  });
+
+  it('a signature spelled in non-canonical base64url is refused, each spelling naming its segment; the canonical one verifies', async () => {
+    const jws = JSON.parse(good.get('/.signatures.json')!.toString()).signatures[0] as string;
+    const variants = spellings(jws);
+    // RS256 with a 2048-bit key: 256 bytes, 342 characters, 4 unused bits: padding and a flipped bit apply.
+    expect(variants.filter((v) => v.segment === 'signature').map((v) => v.name)).toEqual([
+      'signature: a space inside',
+      'signature: a tab inside',
+      'signature: = padding',
+      'signature: an unused bit set in the last character',
+    ]);
+    for (const v of variants) {
+      const files = await tamper((f) => void f.set('/.signatures.json', Buffer.from(JSON.stringify({ signatures: [v.jws] }))));
+      await expect(verifyBundleSignature(files, keys, 'toolgate')).rejects.toMatchObject({
+        code: 'bundle_signature_invalid',
+        step: 'verify',
+        message: expect.stringContaining(`the bundle signature's ${v.segment} is not canonical base64url (RFC 7515): it `),
+      });
+    }
+    await expect(verifyBundleSignature(good, keys, 'toolgate')).resolves.toMatchObject({ keyid: 'ci' });
   });
 
   it.each([

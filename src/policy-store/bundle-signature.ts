@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { compactVerify } from 'jose';
+import { compactJwsProblem } from '../common/base64url.js';
 import type { BundleSigningConfig } from '../config/config.schema.js';
 import type { BundleFiles } from '../policy-compiler/bundle-archive.js';
 import { PolicyBuildError } from '../policy-compiler/errors.js';
@@ -76,12 +77,15 @@ export async function verifyBundleSignature(
     fail('.signatures.json must hold exactly one signature');
   }
   const jws = signatures[0] as string;
+  // One spelling per signature, as for tokens: padding, whitespace or stray trailing bits are refused, not decoded leniently.
+  const spelling = compactJwsProblem(jws);
+  if (spelling) fail(`the bundle signature's ${spelling}`);
   const [h64, p64] = jws.split('.');
   let header: { kid?: unknown; alg?: unknown };
   let claims: { files?: unknown; keyid?: unknown; scope?: unknown };
   try {
     header = JSON.parse(Buffer.from(h64, 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(p64 ?? '', 'base64url').toString('utf8'));
+    claims = JSON.parse(Buffer.from(p64, 'base64url').toString('utf8'));
   } catch {
     fail('the bundle signature is not a compact JWS');
   }

@@ -1,6 +1,7 @@
 import { CallerUnauthorizedError } from '../common/errors.js';
 import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
 import { matchingAudiences } from './audience.js';
+import { assertIdentityClaims } from './identity-claims.js';
 import type { Caller } from './caller-auth.guard.js';
 import { TokenError } from './token-errors.js';
 import { scopesOf, tokenFingerprint, type VerifiedToken } from './token-verifier.js';
@@ -65,6 +66,7 @@ export function checkAssertedClaims(
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new TokenError('token_malformed', `the claims' "${claim}" is not a number`);
     if (v > nowS + tolerance) throw new TokenError('token_not_yet_valid', `the claims ${what}`);
   }
+  assertIdentityClaims(claims, "the claims'");
   return {
     claims: claims as VerifiedToken['claims'],
     scopes: scopesOf(claims),

@@ -1,8 +1,10 @@
 import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { compactJwsProblem } from '../common/base64url.js';
 import { stripBearer } from '../common/bearer.js';
 import type { IssuerConfig, ServerConfig } from '../config/config.schema.js';
 import { matchingAudiences } from './audience.js';
+import { assertIdentityClaims } from './identity-claims.js';
 import { KeySource, type Clock, type FetchListener } from './key-source.js';
 import { TokenCache } from './token-cache.js';
 import { TokenError, type TokenErrorCode } from './token-errors.js';
@@ -37,8 +39,8 @@ export function tokenFingerprint(token: string): string {
   return hash('sha256', token, 'hex').slice(0, 12);
 }
 
+/** A header or payload segment (already checked canonical by compactJwsProblem) as a JSON object. */
 function decodeSegment(seg: string, what: string): Record<string, unknown> {
-  if (!/^[A-Za-z0-9_-]+$/.test(seg)) throw new TokenError('token_malformed', `the token's ${what} is not base64url`);
   let v: unknown;
   try {
     v = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
@@ -150,6 +152,10 @@ export class TokenVerifier {
     const parts = token.split('.');
     if (parts.length === 5) throw new TokenError('token_malformed', 'encrypted tokens (JWE) are not accepted; send a signed JWT');
     if (parts.length !== 3) throw new TokenError('token_malformed', 'the token is not a compact JWS (three dot-separated parts)');
+    // One spelling per token: jose (and Buffer) would accept padding, whitespace and stray trailing bits,
+    // and every such spelling of one signed token would get a fingerprint and a cache entry of its own.
+    const spelling = compactJwsProblem(token);
+    if (spelling) throw new TokenError('token_malformed', `the token's ${spelling}`);
 
     const header = decodeSegment(parts[0], 'header');
     const payload = decodeSegment(parts[1], 'payload');
@@ -189,6 +195,7 @@ export class TokenVerifier {
     if (typeof claims.iat === 'number' && claims.iat * 1000 > now + cfg.clock_tolerance_s * 1000) {
       throw new TokenError('token_not_yet_valid', 'the token was issued in the future (iat)');
     }
+    assertIdentityClaims(claims as Record<string, unknown>, "the token's");
     const verified: VerifiedToken = {
       claims: claims as VerifiedToken['claims'],
       scopes: scopesOf(claims as Record<string, unknown>),
