@@ -109,7 +109,17 @@ export class LimitsConfig {
   @IsInt() @Min(256) @Max(1024 * 1024) token_bytes: number = 16 * 1024;
   @IsInt() @Min(1) @Max(256) arguments_depth: number = 32;
   @IsInt() @Min(1) @Max(1_000_000) arguments_nodes: number = 10_000;
+  /**
+   * Object keys (argument names, at every depth, counted together) one `arguments` object (of
+   * a tool call, prompt, completion context, or the asserted `claims`) may hold: 400
+   * `arguments_too_many_keys`. Bounds the cost of building the policy input, evaluating and
+   * masking the log entry (README, Configuration).
+   */
+  @IsInt() @Min(1) @Max(1_000_000) arguments_keys: number = 1000;
+  /** Items one list filter (`/v1/decisions/list`, `/v1/decisions/tools`) may carry: 400 `list_too_long`. */
   @IsInt() @Min(1) @Max(100_000) tools_per_list: number = 1000;
+  /** Characters a resource URI may have: 400 `uri_too_long` (a listed item that is longer is hidden). */
+  @IsInt() @Min(64) @Max(1024 * 1024) uri_length: number = 4096;
   /**
    * Watchdog (src/cluster): a worker whose event loop is blocked longer than this is killed and
    * replaced. Absent: off with `workers: 1`, 2000 ms with more workers. Setting it with

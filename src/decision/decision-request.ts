@@ -1,5 +1,6 @@
 import { BadRequestError } from '../common/errors.js';
 import type { LimitsConfig } from '../config/config.schema.js';
+import { resourceUriRefusal } from '../contract/resource-uri.js';
 import { DECISION_ACTIONS, LIST_KINDS, type CompletionSubject, type DecisionAction, type ListKind, type PolicySubject, type ToolSubject } from '../contract/policy-contract.js';
 
 // The subject shapes are the policy's input shapes (src/contract); re-exported for the entry points that import them from here.
@@ -75,19 +76,26 @@ function requireObject(obj: Record<string, unknown>, key: string, where: string)
 }
 
 /**
- * Bounds a JSON value's nesting depth and node count without recursion (so
- * hostile input cannot exhaust the stack). Arguments reach the policy as-is,
- * so they are bounded before anything else sees them.
+ * Bounds a JSON value's nesting depth, node count and object keys (all
+ * depths together) without recursion (so hostile input cannot exhaust the
+ * stack). Arguments reach the policy as-is, so they are bounded before
+ * anything else sees them; each key costs more downstream than a value (the
+ * policy input, opa-wasm's object, the log mask), hence its own, lower limit.
  */
-export function checkJsonBounds(value: unknown, maxDepth: number, maxNodes: number, where: string): void {
+export function checkJsonBounds(value: unknown, maxDepth: number, maxNodes: number, where: string, maxKeys = Infinity): void {
   const stack: [unknown, number][] = [[value, 1]];
   let nodes = 0;
+  let keys = 0;
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
     if (++nodes > maxNodes) bad('arguments_too_large', `${where} has more than ${maxNodes} values`);
     if (v !== null && typeof v === 'object') {
       if (depth > maxDepth) bad('arguments_too_deep', `${where} is nested deeper than ${maxDepth} levels`);
-      for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+      const children = Array.isArray(v) ? v : Object.values(v);
+      if (!Array.isArray(v) && (keys += children.length) > maxKeys) {
+        bad('arguments_too_many_keys', `${where} has more than ${maxKeys} keys (limits.arguments_keys)`);
+      }
+      for (const child of children) stack.push([child, depth + 1]);
     }
   }
 }
@@ -100,7 +108,6 @@ function optionalObject(obj: Record<string, unknown>, key: string, where: string
 }
 
 const MAX_NAME = 256;
-const MAX_URI = 4096;
 const MAX_VALUE = 4096;
 
 function body(raw: unknown): Record<string, unknown> {
@@ -126,7 +133,7 @@ function claimsOf(b: Record<string, unknown>, limits: LimitsConfig): Record<stri
   if (c === undefined) return undefined;
   if (!isPlainObject(c)) bad('invalid_request', 'claims must be an object');
   if (b.token !== undefined && b.token !== null) bad('invalid_request', 'send either token or claims, not both');
-  checkJsonBounds(c, limits.arguments_depth, limits.arguments_nodes, 'claims');
+  checkJsonBounds(c, limits.arguments_depth, limits.arguments_nodes, 'claims', limits.arguments_keys);
   return c;
 }
 
@@ -136,15 +143,27 @@ function parseTool(raw: Record<string, unknown>, limits: LimitsConfig): ToolSubj
   const name = requireString(tool, 'name', 'tool.', MAX_NAME);
   const args = optionalObject(tool, 'arguments', 'tool.');
   const annotations = optionalObject(tool, 'annotations', 'tool.');
-  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'tool.arguments');
+  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'tool.arguments', limits.arguments_keys);
   checkJsonBounds(annotations, 4, 256, 'tool.annotations');
   return { name, arguments: args, annotations };
 }
 
-function parseResource(raw: Record<string, unknown>): { uri: string } {
+/**
+ * A resource URI as the policy may see it: within limits.uri_length, and read
+ * the same by the MCP SDKs as by the policy (contract/resource-uri.ts), else
+ * a 400 with the refusal's code, before any token or policy work.
+ */
+function decidableUri(obj: Record<string, unknown>, key: string, where: string, limits: LimitsConfig): string {
+  const uri = requireString(obj, key, where, Infinity);
+  const refused = resourceUriRefusal(uri, limits.uri_length);
+  if (refused) bad(refused.code, `${where}${key}: ${refused.message}`);
+  return uri;
+}
+
+function parseResource(raw: Record<string, unknown>, limits: LimitsConfig): { uri: string } {
   const r = requireObject(raw, 'resource', '');
   onlyKeys(r, ['uri'], 'resource.');
-  return { uri: requireString(r, 'uri', 'resource.', MAX_URI) };
+  return { uri: decidableUri(r, 'uri', 'resource.', limits) };
 }
 
 function parsePrompt(raw: Record<string, unknown>, limits: LimitsConfig): { name: string; arguments: Record<string, unknown> } {
@@ -152,7 +171,7 @@ function parsePrompt(raw: Record<string, unknown>, limits: LimitsConfig): { name
   onlyKeys(p, ['name', 'arguments'], 'prompt.');
   const name = requireString(p, 'name', 'prompt.', MAX_NAME);
   const args = optionalObject(p, 'arguments', 'prompt.');
-  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'prompt.arguments');
+  checkJsonBounds(args, limits.arguments_depth, limits.arguments_nodes, 'prompt.arguments', limits.arguments_keys);
   return { name, arguments: args };
 }
 
@@ -168,7 +187,10 @@ function parseCompletion(raw: Record<string, unknown>, limits: LimitsConfig): Co
     parsedRef = { type, name: requireString(ref, 'name', 'completion.ref.', MAX_NAME) };
   } else if (type === 'ref/resource') {
     if (ref.name !== undefined) bad('invalid_request', 'completion.ref.name is only for "ref/prompt"');
-    parsedRef = { type, uri: requireString(ref, 'uri', 'completion.ref.', MAX_URI) };
+    // A URI template, looked up by the SDKs as the string it is (not through new URL): only its length is bounded.
+    const uri = requireString(ref, 'uri', 'completion.ref.', Infinity);
+    if (uri.length > limits.uri_length) bad('uri_too_long', `completion.ref.uri is longer than ${limits.uri_length} characters (limits.uri_length)`);
+    parsedRef = { type, uri };
   } else {
     bad('invalid_request', 'completion.ref.type must be "ref/prompt" or "ref/resource"');
   }
@@ -178,7 +200,7 @@ function parseCompletion(raw: Record<string, unknown>, limits: LimitsConfig): Co
   const ctx = optionalObject(c, 'context', 'completion.');
   onlyKeys(ctx, ['arguments'], 'completion.context.');
   const ctxArgs = optionalObject(ctx, 'arguments', 'completion.context.');
-  checkJsonBounds(ctxArgs, limits.arguments_depth, limits.arguments_nodes, 'completion.context.arguments');
+  checkJsonBounds(ctxArgs, limits.arguments_depth, limits.arguments_nodes, 'completion.context.arguments', limits.arguments_keys);
   return { ref: parsedRef, argument, context: { arguments: ctxArgs } };
 }
 
@@ -226,7 +248,7 @@ export function parseDecisionRequest(raw: unknown, limits: LimitsConfig): Decisi
     case 'tool':
       return kind ? { token, claims, server, action: a, kind, tool: parseTool(b, limits) } : { token, claims, server, action: a, tool: parseTool(b, limits) };
     case 'resource':
-      return kind ? { token, claims, server, action: a, kind, resource: parseResource(b) } : { token, claims, server, action: a, resource: parseResource(b) };
+      return kind ? { token, claims, server, action: a, kind, resource: parseResource(b, limits) } : { token, claims, server, action: a, resource: parseResource(b, limits) };
     case 'prompt':
       return kind ? { token, claims, server, action: a, kind, prompt: parsePrompt(b, limits) } : { token, claims, server, action: a, prompt: parsePrompt(b, limits) };
     default:
@@ -257,16 +279,22 @@ function parseItems(b: Record<string, unknown>, key: string, kind: ListKind, lim
   const list = b[key];
   if (list === undefined) bad('invalid_request', `${key} is required`);
   if (!Array.isArray(list)) bad('invalid_request', `${key} must be an array`);
-  if (list.length > limits.tools_per_list) bad('invalid_request', `${key} has more than ${limits.tools_per_list} entries`);
-  return list.map((t: unknown, i) => {
+  if (list.length > limits.tools_per_list) bad('list_too_long', `${key} has more than ${limits.tools_per_list} entries (limits.tools_per_list)`);
+  const items: ListRequest['items'] = [];
+  for (let i = 0; i < list.length; i++) {
+    const t: unknown = list[i];
     const where = `${key}[${i}].`;
     if (!isPlainObject(t)) bad('invalid_request', `${key}[${i}] must be an object`);
     onlyKeys(t, ITEM_FIELDS[kind], where);
-    const id = kind === 'resource' ? requireString(t, 'uri', where, MAX_URI) : requireString(t, 'name', where, MAX_NAME);
+    const id = kind === 'resource' ? requireString(t, 'uri', where, Infinity) : requireString(t, 'name', where, MAX_NAME);
     const annotations = kind === 'prompt' ? {} : optionalObject(t, 'annotations', where);
     checkJsonBounds(annotations, 4, 256, `${where}annotations`);
-    return { id, annotations };
-  });
+    // Fail closed without breaking the list: a resource whose URI would be refused
+    // when read (too long, or read differently by the SDKs) is hidden, never evaluated.
+    if (kind === 'resource' && resourceUriRefusal(id, limits.uri_length)) continue;
+    items.push({ id, annotations });
+  }
+  return items;
 }
 
 /** Validates a `POST /v1/decisions/list` body. */

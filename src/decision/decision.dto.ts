@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateBy, ValidateIf, ValidateNested, type ValidationArguments } from 'class-validator';
+import { resourceUriRefusal } from '../contract/resource-uri.js';
 import { DECISION_ACTIONS, LIST_KINDS, type DecisionAction, type ListKind } from './decision-request.js';
 
 /** Refuses a present value unless `when(object)` holds (a field of another action or ref type). */
@@ -8,6 +9,14 @@ function OnlyWhen<T>(when: (o: T) => boolean, message: string): PropertyDecorato
   return ValidateBy({
     name: 'onlyWhen',
     validator: { validate: (v: unknown, args?: ValidationArguments) => v === undefined || when(args?.object as T), defaultMessage: () => message },
+  });
+}
+
+/** A resource URI toolgate decides on: its own WHATWG serialization, no controls, whitespace or `\\` (contract/resource-uri.ts). */
+function DecidableUri(): PropertyDecorator {
+  return ValidateBy({
+    name: 'decidableUri',
+    validator: { validate: (v: unknown) => typeof v !== 'string' || resourceUriRefusal(v) === undefined, defaultMessage: () => 'resource URI is refused (resource_uri_unsafe / resource_uri_not_canonical)' },
   });
 }
 
@@ -28,8 +37,8 @@ export class ToolCallDto {
 
 /** The resource of a `read_resource` (or of a `list` with kind "resource"). */
 export class ResourceRefDto {
-  @ApiProperty({ example: 'docs://handbook/refunds', maxLength: 4096 })
-  @IsString() @MaxLength(4096)
+  @ApiProperty({ example: 'docs://handbook/refunds', maxLength: 4096, description: 'Refused (400 resource_uri_unsafe / resource_uri_not_canonical) unless it equals its WHATWG `new URL(uri).href` and has no control character, whitespace or backslash; longer than limits.uri_length (default 4096): 400 uri_too_long.' })
+  @IsString() @MaxLength(4096) @DecidableUri()
   uri!: string;
 }
 

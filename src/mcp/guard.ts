@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resourceUriRefusal } from '../contract/resource-uri.js';
 import type { DecisionResult } from '../decision/decision-result.js';
 import type { Decider, GuardDecisionRequest } from './decider.js';
 import { bearerToken, protectedResourceMetadataPath } from './http-auth.js';
@@ -210,6 +211,16 @@ export function createMcpGuard(opts: McpGuardOptions) {
           rpcError(res, 400, decided.id, -32602, `subscriptions/listen may name at most ${MAX_LISTENED} resources`);
           return true;
         }
+        // Refused here as toolgate refuses it (the same check, contract/resource-uri.ts), so a
+        // URI the SDK would read as another resource never reaches a decider or a handler.
+        for (const request of requests) {
+          const uri = request.resource?.uri;
+          const refused = typeof uri === 'string' ? resourceUriRefusal(uri) : undefined;
+          if (refused) {
+            rpcError(res, 400, decided.id, -32602, refused.message, { code: refused.code });
+            return true;
+          }
+        }
         const ids: string[] = [];
         let revision: string | null = null;
         for (const request of requests) {
@@ -257,17 +268,19 @@ const LISTS = [
 /**
  * The id toolgate decides on for one list item: a template's literal part,
  * else the id as is. Undefined, so the item is never shown (fail closed), for
- * a malformed item (no string id) and for a template whose literal part is
- * empty (`{scheme}://…`): that names no resource the policy could decide on.
+ * a malformed item (no string id), for a template whose literal part is
+ * empty (`{scheme}://…`): that names no resource the policy could decide on,
+ * and for a resource URI (or literal part) that resourceUriRefusal refuses.
  * Templates sharing a literal part (`users://{id}`, `users://{id}/secret`)
  * are decided as one; reads of their URIs are each decided on the full URI.
  */
 function listedId(l: ListSpec, item: unknown): string | undefined {
   const id = objectOr(item)?.[l.id];
   if (typeof id !== 'string') return undefined;
-  if (l.id !== 'uriTemplate') return id;
-  const literal = id.split('{')[0];
-  return literal === '' ? undefined : literal;
+  if (l.kind !== 'resource') return id;
+  const uri = l.id === 'uriTemplate' ? id.split('{')[0] : id;
+  // A URI the SDKs would read differently from the policy (toolgate hides it too) is never shown.
+  return uri === '' || resourceUriRefusal(uri) !== undefined ? undefined : uri;
 }
 
 type ListSpec = (typeof LISTS)[number];
