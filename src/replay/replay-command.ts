@@ -77,7 +77,7 @@ export function reportSkipped(command: string): (s: SkippedFile) => void {
 
 const SAME_REVISION_HELP =
   'replay against the revision that is deployed instead: --baseline <the deployed bundle file>, or a checkout of the deployed commit ' +
-  '(git worktree add <dir> <commit>; --baseline <dir>/policies --baseline-tests <dir>/rego-tests); see the README, "Replay against what is deployed"';
+  '(git archive <commit> policies rego-tests | tar -x -C <dir>; --baseline <dir>/policies --baseline-tests <dir>/rego-tests); see the README, "Replay against what is deployed"';
 
 async function run(candidate: string, o: ReplayCliOptions): Promise<void> {
   if (!o.baseline && !o.config) throw new UsageError('replay_baseline_missing', 'name the baseline: --baseline <dir|bundle> or --config <toolgate config>');
