@@ -128,6 +128,10 @@ describe('toolgate command line: errors are printed, with the right exit code', 
     expectClean(await toolgate('demo-login', '--issuer', issuer), 1, new RegExp(`error: cannot reach the authorization server at ${escape(issuer)}: .*ECONNREFUSED.*\\(issuer_unreachable\\)`));
     const noPg = await config('no-pg.json', { ...minimal, policy: { mode: 'bundle', bundle: { path: baselineBundle } } });
     expectClean(await toolgate('migrate', '--config', noPg), 1, /configures no PostgreSQL .*\(postgres_not_configured\)/);
+    const pgDown = await config('pg-down.json', { ...minimal, policy: { mode: 'bundle', bundle: { path: baselineBundle } }, revocation: { postgres: { url: `postgres://u:secret@127.0.0.1:${await closedPort()}/db` } } });
+    const down = await toolgate('migrate', '--config', pgDown);
+    expectClean(down, 1, /ECONNREFUSED .*\(postgres_unreachable\)/);
+    expect(down.stderr).not.toContain('secret');
   });
 
   it('demo-token never creates keys: a missing key directory fails and stays missing; demo-keys creates them', async () => {
