@@ -3,13 +3,16 @@
  * The `toolgate` command line (package.json `bin`). `toolgate --help` lists the
  * commands, `toolgate <command> --help` their options. Exit codes are the same
  * for every command and documented in the README:
- *   0 success · 1 the policy was refused (check, test, parity, build or signing failed)
- *   2 usage error (unknown command or option, bad option value) · 3 unexpected error
- *   4 `replay` only: more flips than --max-flips.
+ *   0 success · 1 failure: the policy was refused (check, test, parity, build or signing failed)
+ *     or an expected failure (a missing file, an unreachable server), one line with its code
+ *   2 usage error (unknown command or option, bad option value or config, a missing option)
+ *   3 unexpected error (a bug: printed with its stack) · 4 `replay` only: more flips than --max-flips.
  */
-import { copyFile } from 'node:fs/promises';
+import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CommandFailedError, UsageError } from './common/command-errors.js';
+import { ConfigError, describeThrown, ToolgateError } from './common/errors.js';
 import { ensureCapabilitiesFile } from './policy-compiler/capabilities.js';
 import { PolicyBuildError } from './policy-compiler/errors.js';
 import { runRegoTests } from './policy-compiler/opa-test-results.js';
@@ -21,7 +24,7 @@ import { FlipThresholdError, replayCommand } from './replay/replay-command.js';
 import { TOOLGATE_VERSION } from './version.js';
 
 /** Exit codes of every command. */
-export const EXIT = { ok: 0, refused: 1, usage: 2, error: 3, flips: 4 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, error: 3, flips: 4 } as const;
 
 const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -109,7 +112,7 @@ function program(): Command {
     .description('Runtime authorization boundary for MCP servers: build and sign policy bundles, mint demo tokens.')
     .version(TOOLGATE_VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 ok, 1 policy refused, 2 usage error, 3 unexpected error, 4 replay flips beyond --max-flips.\nThe service itself: node dist/main.js --config <file>.');
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failure (policy refused, missing file, unreachable server), 2 usage error, 3 unexpected error, 4 replay flips beyond --max-flips.\nThe service itself: node dist/main.js --config <file>.');
 
   p.addCommand(
     buildCommand('build', 'Check, test and compile a policy directory to <out>/bundle.tar.gz').action((o: BuildOptions) =>
@@ -133,6 +136,13 @@ function program(): Command {
       .action(async (o: { policies: string; tests: string; out: string; allChecked?: boolean }) => {
         const policyDir = path.resolve(o.policies);
         const testDir = path.resolve(o.tests);
+        // Checked here: opa would run with a missing working directory and every test would "fail".
+        if (!(await stat(policyDir).catch(() => undefined))?.isDirectory()) {
+          throw new PolicyBuildError('policy_dir_missing', 'check', `policy directory ${policyDir} does not exist`);
+        }
+        if (!(await stat(testDir).catch(() => undefined))?.isDirectory()) {
+          throw new PolicyBuildError('policy_tests_missing', 'test', `test directory ${testDir} does not exist`);
+        }
         const capabilities = await ensureCapabilitiesFile(path.join(o.out, 'capabilities'));
         const tests = await runRegoTests({ policyDir, testDir });
         const report = await checkParity({ policyDir, testDir, outDir: path.resolve(o.out), capabilities, tests });
@@ -193,9 +203,20 @@ function program(): Command {
       .action(async (o: { account: string; scope: string; aud: string; issuer: string }) => {
         const { DemoAuthorizationServer } = await import('./demo/authorization-server.js');
         const as = DemoAuthorizationServer.at(o.issuer.replace(/\/$/, ''));
-        const client = await as.register();
         const scope = ['openid', ...list(o.scope)].join(' ');
-        console.log(await as.token({ ...client, account: o.account, scope, resource: o.aud }));
+        let token: string;
+        try {
+          const client = await as.register();
+          token = await as.token({ ...client, account: o.account, scope, resource: o.aud });
+        } catch (e) {
+          // fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is its cause.
+          const cause = (e as { cause?: unknown }).cause;
+          if (e instanceof TypeError && cause) {
+            throw new CommandFailedError('issuer_unreachable', `cannot reach the authorization server at ${o.issuer}: ${describeThrown(cause)} (is make demo running?)`);
+          }
+          throw e;
+        }
+        console.log(token);
       }),
   );
   p.addCommand(
@@ -203,14 +224,8 @@ function program(): Command {
       .summary('Apply pending PostgreSQL schema migrations for the databases a config names (safe while replicas run)')
       .requiredOption('--config <file>', 'toolgate configuration file')
       .action(async (o: { config: string }) => {
-        const { ConfigError } = await import('./common/errors.js');
         const { migrateFromConfig } = await import('./postgres/migrate-command.js');
-        try {
-          for (const line of await migrateFromConfig(o.config)) console.log(line);
-        } catch (e) {
-          if (e instanceof ConfigError) throw new InvalidArgumentError(e.message);
-          throw e;
-        }
+        for (const line of await migrateFromConfig(o.config)) console.log(line);
       }),
   );
   for (const c of [p, ...p.commands]) c.exitOverride().configureOutput({ outputError: (s, write) => write(s) });
@@ -223,12 +238,19 @@ async function run(argv: string[]): Promise<number> {
     await program().parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
+    // InvalidArgumentError is a CommanderError: tested first. Commander prints the errors it raises
+    // itself (an option parser's InvalidArgumentError included, re-thrown as a plain CommanderError);
+    // one that reaches here was thrown by a command's action and has not been printed yet.
+    if (err instanceof InvalidArgumentError) {
+      console.error(`error: ${err.message}`);
+      return EXIT.usage;
+    }
     if (err instanceof CommanderError) {
       // --help and --version exit through here with code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof InvalidArgumentError) {
-      console.error(`error: ${err.message}`);
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`error: ${err.message} (${err.code})`);
       return EXIT.usage;
     }
     if (err instanceof FlipThresholdError) {
@@ -238,7 +260,11 @@ async function run(argv: string[]): Promise<number> {
     if (err instanceof PolicyBuildError) {
       console.error(`${err.step} failed (${err.code}): ${err.message}`);
       for (const pr of err.problems) console.error(`  ${pr.file ? `${pr.file}:${pr.line}: ` : ''}${pr.message}`);
-      return EXIT.refused;
+      return EXIT.failed;
+    }
+    if (err instanceof ToolgateError) {
+      console.error(`error: ${err.message} (${err.code})`);
+      return EXIT.failed;
     }
     console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
     return EXIT.error;

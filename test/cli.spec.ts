@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
@@ -45,8 +47,11 @@ describe('toolgate command line', () => {
     }
   });
 
-  it('mints a demo token with the options given', async () => {
-    const r = await toolgate('demo-token', '--sub', 'carol', '--roles', 'a,b', '--scope', 'x:read x:write', '--ttl', '120', '--keys', '.toolgate/demo');
+  it('mints a demo token with the options given (from keys demo-keys created)', async () => {
+    const keys = await mkdtemp(path.join(os.tmpdir(), 'toolgate-demo-keys-'));
+    expect((await toolgate('demo-keys', '--out', keys)).code).toBe(0);
+    const r = await toolgate('demo-token', '--sub', 'carol', '--roles', 'a,b', '--scope', 'x:read x:write', '--ttl', '120', '--keys', keys);
+    await rm(keys, { recursive: true, force: true });
     expect(r.code).toBe(0);
     const claims = decodeJwt(r.stdout.trim());
     expect(claims).toMatchObject({ sub: 'carol', roles: ['a', 'b'], scope: 'x:read x:write' });

@@ -195,7 +195,8 @@ describe('toolgate replay', () => {
     expect((await cli([candidateBundle, '--logs', logDir])).code).toBe(2);
     expect((await cli([candidateBundle, '--baseline', baselineBundle, '--logs', logDir, '--since', 'yesterday'])).code).toBe(2);
     const none = await cli([candidateBundle, '--baseline', baselineBundle, '--logs', path.join(dir, 'nothing-here')]);
-    expect(none.code).toBe(3);
-    expect(none.stderr).toContain('no decision-log files at');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^error: .*nothing-here: no such file or directory \(logs_not_found\)$/m);
+    expect(none.stderr).not.toMatch(/^\s+at /m);
   });
 });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { CommandFailedError } from '../common/command-errors.js';
 
 /** The demo issuer named in config/demo.yaml. */
 export const DEMO_ISSUER = 'https://auth.demo.toolgate.test';
@@ -35,10 +36,17 @@ export interface DemoTokenClaims {
   ttlSeconds: number;
 }
 
-/** Signs an RFC 9068-style access token with the demo key. */
+/**
+ * Signs an RFC 9068-style access token with the demo key in `dir`. The key is
+ * never created here (only `toolgate demo-keys` does): a token signed by a key
+ * made on the spot is one no running toolgate trusts.
+ */
 export async function mintDemoToken(dir: string, c: DemoTokenClaims): Promise<string> {
-  await ensureDemoKeys(dir);
-  const priv = JSON.parse(await readFile(path.join(dir, 'private.jwk.json'), 'utf8')) as JWK;
+  const privPath = path.join(dir, 'private.jwk.json');
+  if (!existsSync(privPath) || !existsSync(path.join(dir, 'jwks.json'))) {
+    throw new CommandFailedError('demo_keys_missing', `no demo key pair in ${dir} (private.jwk.json and jwks.json); create it with: toolgate demo-keys --out ${dir}`);
+  }
+  const priv = JSON.parse(await readFile(privPath, 'utf8')) as JWK;
   const key = await importJWK(priv, 'ES256');
   return new SignJWT({ scope: c.scope, roles: c.roles, projects: c.projects, client_id: 'demo-client' })
     .setProtectedHeader({ alg: 'ES256', kid: priv.kid, typ: 'at+jwt' })

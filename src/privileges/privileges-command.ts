@@ -1,11 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { UsageError } from '../common/command-errors.js';
 import { loadConfigFile } from '../config/load-config.js';
 import { expandLogPaths } from '../replay/log-files.js';
-import { loadConfiguredPolicy, loadReplayPolicy } from '../replay/policy-loader.js';
-import { list, nonNegativeInt, parseTime, STDERR_LOGGER } from '../replay/replay-command.js';
+import { loadConfiguredPolicy, loadReplayPolicy, withScratchDir } from '../replay/policy-loader.js';
+import { list, nonNegativeInt, parseTime, reportSkipped, STDERR_LOGGER } from '../replay/replay-command.js';
 import { fileSource, type EventSource } from './events.js';
 import { postgresSource } from './postgres-source.js';
 import { analyzePrivileges } from './privileges.js';
@@ -54,26 +55,28 @@ function suggestionFile(r: PrivilegesReport): string {
 }
 
 async function run(o: PrivilegesCliOptions): Promise<void> {
-  if (!o.policy && !o.config) throw new InvalidArgumentError('name the policy: --policy <dir|bundle> or --config <toolgate config>');
-  if (!o.logs === !o.postgres) throw new InvalidArgumentError('name one source: --logs <paths...> or --postgres (with --config)');
+  if (!o.policy && !o.config) throw new UsageError('privileges_policy_missing', 'name the policy: --policy <dir|bundle> or --config <toolgate config>');
+  if (!o.logs === !o.postgres) throw new UsageError('privileges_source_missing', 'name one source: --logs <paths...> or --postgres (with --config)');
   Logger.overrideLogger(STDERR_LOGGER);
   const config = o.config ? loadConfigFile(o.config) : undefined;
   let source: EventSource;
   if (o.postgres) {
     const pg = config?.decision_logs.postgres;
-    if (!pg) throw new InvalidArgumentError('--postgres reads the decision store of --config (decision_logs.postgres); the config has none');
+    if (!pg) throw new UsageError('privileges_postgres_missing', '--postgres reads the decision store of --config (decision_logs.postgres); the config has none');
     source = postgresSource(pg, o.since, o.until);
-  } else source = fileSource(await expandLogPaths(o.logs!));
-  const policy = o.policy
-    ? await loadReplayPolicy({ location: o.policy, tests: o.tests }, config?.policy.bundle?.signing, config?.policy.max_memory_pages)
-    : await loadConfiguredPolicy(config!);
-  const location = o.policy ?? `${o.config} (${policy.source.kind} ${policy.source.location})`;
-  const report = await analyzePrivileges({
-    policy: { ...policy, location },
-    source,
-    filter: { since: o.since, until: o.until, servers: o.server },
-    minCalls: o.minCalls,
-    suggest: o.suggest !== undefined,
+  } else source = fileSource(await expandLogPaths(o.logs!, reportSkipped('privileges')));
+  const report = await withScratchDir(async (scratch) => {
+    const policy = o.policy
+      ? await loadReplayPolicy({ location: o.policy, tests: o.tests, out: scratch }, config?.policy.bundle?.signing, config?.policy.max_memory_pages)
+      : await loadConfiguredPolicy(config!, scratch);
+    const location = o.policy ?? `${o.config} (${policy.source.kind} ${policy.source.location})`;
+    return analyzePrivileges({
+      policy: { ...policy, location },
+      source,
+      filter: { since: o.since, until: o.until, servers: o.server },
+      minCalls: o.minCalls,
+      suggest: o.suggest !== undefined,
+    });
   });
   if (o.suggest && report.suggestion) {
     report.suggestion.file = o.suggest;
@@ -113,6 +116,6 @@ export function privilegesCommand(): Command {
     .addOption(new Option('--format <format>', 'report format').choices(Object.keys(FORMATS)).default('table'))
     .option('--output <file>', 'write the report here instead of stdout')
     .option('--report-dir <dir>', 'also file the JSON report as <dir>/privileges-<time>.json (the console lists console.reports_dir, default build/reports)')
-    .addHelpText('after', '\nExit codes: 0 report written (findings or not), 1 the policy was refused (build, tests, parity, signature), 2 usage error, 3 unexpected error (e.g. no log files, database unreachable).')
+    .addHelpText('after', '\nExit codes: 0 report written (findings or not), 1 failure (the policy refused: build, tests, parity, signature; no log files), 2 usage error (no policy, no or two sources, a bad config), 3 unexpected error (e.g. database unreachable).')
     .action((o: PrivilegesCliOptions) => run(o));
 }

@@ -3,6 +3,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { CommandFailedError } from '../common/command-errors.js';
 
 /** Names a decision-log file may have: the file sink's (`x.jsonl`, rotated `x.jsonl.1`), and the same gzipped. */
 const LOG_NAME = /\.(jsonl|json|log|ndjson)(\.w\d+)?(\.\d+)?(\.gz)?$/;
@@ -28,26 +29,76 @@ function byRotation(a: string, b: string): number {
   return ba < bb ? -1 : ba > bb ? 1 : nb - na;
 }
 
+/** A file left out of a directory or pattern, and why. */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+/**
+ * Whether a file holds decision events: its first line is a JSON object with
+ * a string `decision_id` (what every event the audit sinks write starts as).
+ * An empty file is a log with no events yet. Other files that live beside
+ * the logs (`revocations.json`, a config, a report) are not.
+ */
+export async function looksLikeDecisionLog(file: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  let first: string | undefined;
+  try {
+    for await (const line of readLogLines(file)) {
+      first = line;
+      break;
+    }
+  } catch (e) {
+    return { ok: false, reason: `unreadable: ${(e as Error).message}` };
+  }
+  if (first === undefined) return { ok: true };
+  try {
+    const e = JSON.parse(first) as unknown;
+    if (e && typeof e === 'object' && typeof (e as { decision_id?: unknown }).decision_id === 'string') return { ok: true };
+  } catch {
+    // not JSON on one line: a pretty-printed document, or not JSON at all
+  }
+  return { ok: false, reason: 'not a decision log (its first line is not a decision event)' };
+}
+
 /**
  * Expands what the operator named into decision-log files: files as given,
  * directories to the log files they hold (not recursive), and `*`/`?`
  * patterns in the last path segment (for quoted arguments the shell did not
- * expand). Throws when an argument matches nothing, so a typo is not an empty replay.
+ * expand). From directories and patterns only decision logs are taken: a
+ * log's name (`*.jsonl`, rotated, per worker, gzipped) and a first line that
+ * is a decision event; every other file is passed to `onSkip`. Throws
+ * `logs_not_found` when an argument yields no log, so a typo is not an empty replay.
  */
-export async function expandLogPaths(args: string[]): Promise<string[]> {
+export async function expandLogPaths(args: string[], onSkip: (s: SkippedFile) => void = () => undefined): Promise<string[]> {
   const out = new Set<string>();
   for (const arg of args) {
     const st = await stat(arg).catch(() => undefined);
     let found: string[];
+    let listed: string[] | undefined;
     if (st?.isFile()) found = [arg];
     else if (st?.isDirectory()) {
-      found = (await readdir(arg, { withFileTypes: true })).filter((e) => e.isFile() && LOG_NAME.test(e.name)).map((e) => path.join(arg, e.name));
+      listed = (await readdir(arg, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(arg, e.name));
+      found = [];
     } else if (/[*?]/.test(path.basename(arg))) {
       const dir = path.dirname(arg);
       const re = globToRegExp(path.basename(arg));
-      found = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isFile() && re.test(e.name)).map((e) => path.join(dir, e.name));
+      listed = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isFile() && re.test(e.name)).map((e) => path.join(dir, e.name));
+      found = [];
     } else found = [];
-    if (found.length === 0) throw new Error(`no decision-log files at ${arg}`);
+    for (const f of (listed ?? []).sort()) {
+      if (!LOG_NAME.test(path.basename(f))) {
+        onSkip({ file: f, reason: 'not named like a decision log (*.jsonl, *.ndjson, *.log, rotated or .gz)' });
+        continue;
+      }
+      const shape = await looksLikeDecisionLog(f);
+      if (shape.ok) found.push(f);
+      else onSkip({ file: f, reason: shape.reason });
+    }
+    if (found.length === 0) {
+      const what = st ? `no decision-log files in ${arg}` : /[*?]/.test(path.basename(arg)) ? `no decision-log files match ${arg}` : `${arg}: no such file or directory`;
+      throw new CommandFailedError('logs_not_found', what);
+    }
     for (const f of found) out.add(path.resolve(f));
   }
   return [...out].sort(byRotation);

@@ -1,4 +1,4 @@
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BundlePolicyConfig, PolicyConfig, SourcePolicyConfig, type BundleSigningConfig, type ToolgateConfig } from '../config/config.schema.js';
@@ -43,10 +43,24 @@ export async function loadReplayPolicy(where: PolicyLocation, signing?: BundleSi
   return loadWith(policy, where.location);
 }
 
+/**
+ * Runs `fn` with a fresh scratch directory under the system temp directory
+ * (for policy builds) and removes it afterwards, whether `fn` succeeded or threw.
+ * A loaded policy lives in memory: nothing needs the build output afterwards.
+ */
+export async function withScratchDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'toolgate-replay-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Loads the policy a toolgate config names (its `policy` section, as the service would at startup). */
-export async function loadConfiguredPolicy(config: ToolgateConfig): Promise<ActivePolicy> {
+export async function loadConfiguredPolicy(config: ToolgateConfig, scratch?: string): Promise<ActivePolicy> {
   // Built into a scratch directory: the service's own `out` may be in use by a running instance.
-  const out = await mkdtemp(path.join(os.tmpdir(), 'toolgate-replay-'));
+  const out = scratch ?? (await mkdtemp(path.join(os.tmpdir(), 'toolgate-replay-')));
   const policy = { ...config.policy, source: { ...config.policy.source, watch: false, out } };
   return loadWith(policy, policy.mode === 'source' ? policy.source.policies : (policy.bundle?.path ?? policy.bundle?.url ?? '?'));
 }

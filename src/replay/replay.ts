@@ -14,6 +14,12 @@ export interface ReplayFilter {
   since?: number;
   until?: number;
   servers?: string[];
+  /**
+   * Narrows the report to these tools, resources or prompts (matched per
+   * evaluation, so per list item too): the change counts, breakdowns, samples
+   * and subjects, and so `--max-flips`. Every other evaluation is still
+   * replayed and counted in `other_tools`, so no event vanishes from the totals.
+   */
   tools?: string[];
   /** Matches the event's revision label or its content hash. */
   revisions?: string[];
@@ -59,7 +65,22 @@ export interface ReplayReport {
   /** True when more than MAX_SUBJECTS distinct subjects changed in one kind: the count is then a lower bound. */
   subjects_truncated?: boolean;
   samples: Partial<Record<ChangeKind | 'baseline_drift' | 'masked' | 'not_replayable', string[]>>;
+  /** With a tool filter: the tools the report is narrowed to, and what the evaluations of every other subject did. */
+  other_tools?: OtherToolsCounts;
   elapsed_ms: number;
+}
+
+/** The evaluations a tool filter left out of the report's details: replayed all the same, and counted. */
+export interface OtherToolsCounts {
+  /** The filter (`--tool`): the report's details are about these only. */
+  tools: string[];
+  replayed: number;
+  same: number;
+  allow_to_deny: number;
+  deny_to_allow: number;
+  code_changed: number;
+  reasons_changed: number;
+  baseline_drift: number;
 }
 
 /** Options of one replay. */
@@ -151,12 +172,16 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
     samples: {},
     elapsed_ms: 0,
   };
+  const tools = o.filter?.tools;
+  const other: OtherToolsCounts | undefined = tools
+    ? { tools, replayed: 0, same: 0, allow_to_deny: 0, deny_to_allow: 0, code_changed: 0, reasons_changed: 0, baseline_drift: 0 }
+    : undefined;
+  if (other) r.other_tools = other;
   const subjects = new Map<ChangeKind, Set<string>>();
   const sample = (kind: keyof ReplayReport['samples'], id: string) => {
     const list = (r.samples[kind] ??= []);
     if (list.length < keepSamples && list[list.length - 1] !== id) list.push(id);
   };
-  const tools = o.filter?.tools;
   // The SDK takes input as pre-serialised JSON bytes too: serialise once, evaluate twice.
   const encoder = new TextEncoder();
   const run = (p: ActivePolicy, input: ArrayBuffer, ev: RecordedEvaluation) => evaluationOutcome(() => p.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: ev.nowNs }));
@@ -184,11 +209,16 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
         continue;
       }
       for (const ev of got.evaluations) {
-        if (tools && !tools.includes(ev.subject)) continue;
         const bytes = encoder.encode(JSON.stringify(ev.input));
         const input = bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
         const b = run(o.baseline, input as ArrayBuffer, ev);
         const c = run(o.candidate, input as ArrayBuffer, ev);
+        if (other && !other.tools.includes(ev.subject)) {
+          other.replayed++;
+          if (b.allow !== ev.recorded.allow || (ev.hasCode && b.code !== ev.recorded.code)) other.baseline_drift++;
+          other[classify(b, c) ?? 'same']++;
+          continue;
+        }
         r.replayed++;
         if (ev.masked) {
           r.masked++;

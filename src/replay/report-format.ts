@@ -71,7 +71,17 @@ function describe(r: ReplayReport): string[] {
     `candidate ${r.candidate.revision} (${r.candidate.content_hash.slice(0, 19)}) from ${r.candidate.location}`,
     `baseline  ${r.baseline.revision} (${r.baseline.content_hash.slice(0, 19)}) from ${r.baseline.location}`,
     `${r.events} events in ${r.files.length} file(s), ${r.filtered_out} filtered out, ${r.unreadable} unreadable; ${r.elapsed_ms} ms`,
+    ...(r.other_tools ? [otherToolsLine(r.other_tools)] : []),
   ];
+}
+
+/** What a `--tool` filter left out of the details: said, with its own counts. */
+function otherToolsLine(o: NonNullable<ReplayReport['other_tools']>): string {
+  return (
+    `--tool ${o.tools.join(',')}: the counts below are for these only; ${o.replayed} evaluation(s) of other subjects were replayed too ` +
+    `(${o.same} same, ${o.allow_to_deny} allow→deny, ${o.deny_to_allow} deny→allow, ${o.code_changed} code changed, ${o.reasons_changed} reasons changed, ` +
+    `${o.baseline_drift} baseline drift), not counted against --max-flips`
+  );
 }
 
 /** Notes on what replay cannot know, in every human format. */
@@ -80,6 +90,10 @@ function caveats(r: ReplayReport): string[] {
   if (r.masked) out.push(`${r.masked} evaluation(s) ran on masked input (${r.masked_changed} of them changed): the policies saw masked values, not the originals.`);
   if (r.not_replayable) out.push(`${r.not_replayable} event(s) are not replayable (erased input, token failures, or no policy ran).`);
   if (r.baseline_drift) out.push(`${r.baseline_drift} evaluation(s) show baseline drift: the baseline, replayed, does not answer what was recorded (a different revision decided, or the policy depends on something beyond its input).`);
+  const o = r.other_tools;
+  if (o && o.allow_to_deny + o.deny_to_allow > 0) {
+    out.push(`Outside --tool ${o.tools.join(',')}: ${o.allow_to_deny} allow→deny and ${o.deny_to_allow} deny→allow flip(s) that this report does not detail; replay without --tool to see them.`);
+  }
   if (r.subjects_truncated) out.push('More than 100,000 distinct subjects changed in one kind: subject counts are lower bounds.');
   return out;
 }
