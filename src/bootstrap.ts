@@ -5,6 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { ErrorFilter, frameworkErrorReply } from './common/error.filter.js';
+import { installHttpEdge, serverTimeoutOptions } from './common/http-edge.js';
 import type { ToolgateConfig } from './config/config.schema.js';
 import { DECISION_MODELS, describeDecisionRoutes } from './decision/decision.routes.js';
 import { TOOLGATE_VERSION } from './version.js';
@@ -16,7 +17,8 @@ export interface CreateAppOptions {
 
 /**
  * Creates (but does not start) the toolgate HTTP application on Fastify.
- * Body size is enforced by Fastify before parsing; every error, including
+ * The HTTP edge (timeouts, connection caps, Host, Origin, media type) runs
+ * before every route. Body size is enforced by Fastify before parsing; every error, including
  * Fastify's own parse errors (which Nest routes to its exception layer),
  * leaves through ErrorFilter as {code, message}.
  */
@@ -27,10 +29,17 @@ export async function createApp(config: ToolgateConfig, opts: CreateAppOptions =
     onConstructorPoisoning: 'error',
     trustProxy: false,
     frameworkErrors: frameworkErrorReply,
+    ...serverTimeoutOptions(config.http),
   });
+  const instance = adapter.getInstance();
+  // Only application/json bodies are parsed: Fastify's text/plain parser goes, and Nest adds no form parser (bodyParser: false).
+  instance.removeContentTypeParser('text/plain');
+  // Before any route: connection caps, Host, Origin and media type (src/common/http-edge.ts).
+  installHttpEdge(instance, config);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
     logger: opts.logger ?? ['log', 'warn', 'error'],
     abortOnError: false,
+    bodyParser: false,
   });
   app.useGlobalFilters(new ErrorFilter());
   const fastify = app.getHttpAdapter().getInstance();

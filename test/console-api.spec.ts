@@ -104,10 +104,12 @@ describe('console API: admin read API and scope split', () => {
       for (const t of tokensUsed) expect(r.text + a.text).not.toContain(t.split('.')[2]);
     });
 
-    it('sends no CORS headers, even to a cross-origin request', async () => {
+    it('sends no CORS headers, and refuses a cross-origin request (403 origin_forbidden, issue 24 item 9)', async () => {
       const r = await app.get('/v1/admin/whoami', { authorization: await adminToken('toolgate:read'), origin: 'https://evil.example' });
-      expect(r.status).toBe(200);
+      expect([r.status, (r.body as { code?: string }).code]).toEqual([403, 'origin_forbidden']);
       expect(r.headers.get('access-control-allow-origin')).toBeNull();
+      const own = await app.get('/v1/admin/whoami', { authorization: await adminToken('toolgate:read'), origin: app.url });
+      expect(own.status).toBe(200);
       const pre = await fetch(`${app.url}/v1/admin/whoami`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
       expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     });

@@ -22,7 +22,7 @@ function fastifyAnswer(err: unknown): ErrorAnswer | undefined {
   const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | undefined;
   if (!e || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
   const known = FASTIFY_CODES[e.code];
-  if (known) return { status: 400, body: { code: known[0], message: known[1] } };
+  if (known) return { status: e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 415 : 400, body: { code: known[0], message: known[1] } };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: 400, body: { code: 'invalid_request', message: typeof e.message === 'string' ? e.message : 'invalid request' } };
   }

@@ -28,6 +28,27 @@ export class ListenConfig {
   @IsInt() @Min(0) @Max(65535) port: number = 8181;
 }
 
+/**
+ * The HTTP edge (src/common/http-edge.ts): timeouts, connection caps, and the Host and Origin
+ * values toolgate answers besides its listen address and loopback names.
+ */
+export class HttpConfig {
+  /** A request's headers must arrive within this, from its first byte (node:http headersTimeout). */
+  @IsInt() @Min(100) @Max(600_000) headers_timeout_ms: number = 10_000;
+  /** Its body must arrive within this more (node:http requestTimeout = headers + body); then 408 and the connection is closed. */
+  @IsInt() @Min(100) @Max(3_600_000) body_timeout_ms: number = 30_000;
+  /** A keep-alive connection with no request for this long is closed. */
+  @IsInt() @Min(100) @Max(600_000) idle_timeout_ms: number = 5_000;
+  /** Open connections per process; never above the soft file-descriptor limit less max(64, 10%) (the default). */
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000) max_connections?: number;
+  /** Open connections per source address per process; more are closed at once. */
+  @IsInt() @Min(1) @Max(10_000_000) max_connections_per_source: number = 256;
+  /** More Host values that name toolgate (a proxy's public name): `name` (default port) or `name:port`. */
+  @IsArray() @IsString({ each: true }) allowed_hosts: string[] = [];
+  /** More origins whose pages may call toolgate, exactly as browsers send them (`https://ops.example`). */
+  @IsArray() @IsString({ each: true }) allowed_origins: string[] = [];
+}
+
 export class SourcePolicyConfig {
   @IsString() policies: string = 'policies';
   @IsString() tests: string = 'rego-tests';
@@ -300,6 +321,7 @@ export class ConsoleConfig {
 /** The whole configuration file. Unknown keys are rejected. */
 export class ToolgateConfig {
   @ValidateNested() @Type(() => ListenConfig) listen: ListenConfig = new ListenConfig();
+  @ValidateNested() @Type(() => HttpConfig) http: HttpConfig = new HttpConfig();
   @ValidateNested() @Type(() => PolicyConfig) policy: PolicyConfig = new PolicyConfig();
   @ValidateNested() @Type(() => LimitsConfig) limits: LimitsConfig = new LimitsConfig();
   @ValidateNested() @Type(() => TokenCacheConfig) token_cache: TokenCacheConfig = new TokenCacheConfig();

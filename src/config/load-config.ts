@@ -4,6 +4,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
+import { parseHostHeader } from '../common/http-edge.js';
 import { HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
 import { resolveShadowPaths, shadowErrors } from './shadow-rules.js';
 import { transportErrors } from './transport-rules.js';
@@ -95,6 +96,18 @@ function semanticErrors(c: ToolgateConfig): string[] {
   if (aud && (resources.has(aud) || resources.has(normalizeUrl(aud)))) {
     errs.push(`callers.audience: ${aud} is a server's resource; use an audience of toolgate's own`);
   }
+  c.http.allowed_hosts.forEach((h, i) => {
+    if (!parseHostHeader(h)) errs.push(`http.allowed_hosts[${i}]: ${JSON.stringify(h)} is not a host name or host:port`);
+  });
+  c.http.allowed_origins.forEach((o, i) => {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      // reported below
+    }
+    if (origin !== o.toLowerCase() || !/^https?:/.test(origin)) errs.push(`http.allowed_origins[${i}]: ${JSON.stringify(o)} is not an http(s) origin (scheme://host[:port], no path)`);
+  });
   if (c.callers.auth === 'jwt') {
     if (!c.callers.issuer || !issuers.has(c.callers.issuer)) errs.push('callers.issuer: must name a configured issuer');
     if (!c.callers.audience) errs.push('callers.audience: required when callers.auth is jwt');

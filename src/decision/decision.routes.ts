@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { answerFor } from '../common/error.filter.js';
+import { refuseEarly } from '../common/http-edge.js';
 import { ToolgateConfig } from '../config/config.schema.js';
 import { ANONYMOUS, CallerAuthGuard, type Caller } from '../token/caller-auth.guard.js';
 import { parseAuthenticateRequest, parseDecisionRequest, parseListRequest, parseToolsRequest } from './decision-request.js';
@@ -80,10 +81,26 @@ export function registerDecisionRoutes(fastify: FastifyInstance, deps: Deps): vo
   const log = new Logger('DecisionRoutes');
   // With callers.auth: none every caller is anonymous: no await (and no promise) for it on each request.
   const open = deps.config.callers.auth !== 'jwt';
+  // With callers.auth: jwt the caller is authenticated from its headers in onRequest, before a byte of the
+  // body is read: an unknown caller cannot make toolgate read (or wait for) a large or trickled body.
+  const authenticate = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    deps.auth.authenticate(req).then(
+      (caller) => {
+        callers.set(req, caller);
+        done();
+      },
+      (err: unknown) => {
+        const a = answerFor(err, log);
+        refuseEarly(reply, a.status, a.body.code, a.body.message, a.headers);
+      },
+    );
+  };
+  const callers = new WeakMap<FastifyRequest, Caller>();
   for (const r of DECISION_ROUTES) {
-    fastify.post(r.path, async (req: FastifyRequest, reply: FastifyReply) => {
+    fastify.post(r.path, { onRequest: open ? undefined : authenticate }, async (req: FastifyRequest, reply: FastifyReply) => {
       try {
-        const caller = open ? ANONYMOUS : await deps.auth.authenticate(req);
+        const caller = open ? ANONYMOUS : callers.get(req);
+        if (!caller) throw new Error('decision route: no authenticated caller');
         return reply.code(200).send(await r.run(deps, req.body, caller));
       } catch (err) {
         const a = answerFor(err, log);
