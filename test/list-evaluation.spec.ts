@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
+import { resourceUriRefusal } from '../src/contract/resource-uri.js';
 import { DECISION_ENTRYPOINT, LIST_ENTRYPOINT, LIST_WRAPPER_ENTRYPOINT } from '../src/contract/policy-contract.js';
 import { WasmPolicy } from '../src/evaluator/wasm-policy.js';
 import { makeKey, TestIssuer } from './support/auth-server.js';
@@ -20,6 +21,8 @@ const callers = {
 const TOOLS = ['refunds.create', 'invoices.read', 'issues.create', 'deploy.trigger', 'not.catalogued'];
 const RESOURCES = ['docs://handbook/refunds', 'invoices://inv-1', 'invoices://2026/inv-9', 'invoices://a/../b', 'invoices://a%2Fb', 'docs://internal/salaries', 'invoicesX://inv-1'];
 const PROMPTS = ['refund_reply', 'jailbreak'];
+// URIs an SDK would read as another resource never reach the policy (resource-uri.ts): hidden from a list, 400 alone.
+const EVALUATED_RESOURCES = RESOURCES.filter((uri) => resourceUriRefusal(uri) === undefined);
 
 type Kind = 'tool' | 'resource' | 'prompt';
 const itemsOf = (kind: Kind): Record<string, unknown>[] =>
@@ -54,6 +57,11 @@ describe('a list is decided in one policy evaluation, each item as decision deci
     for (const item of itemsOf(kind)) {
       const id = String(item.name ?? item.uri);
       const res = await app.post('/v1/decisions', { token, server: 'demo', action: 'list', kind, ...subjectOf(kind, id) });
+      if (kind === 'resource' && !EVALUATED_RESOURCES.includes(id)) {
+        expect(res.status).toBe(400);
+        expect(String(res.body.code)).toMatch(/^resource_uri_/);
+        continue;
+      }
       expect(res.status).toBe(200);
       if (res.body.allow === true) allowed.push(id);
     }
@@ -129,7 +137,7 @@ describe('a list is decided in one policy evaluation, each item as decision deci
     spy.mockClear();
     const listed = await app.post('/v1/decisions/list', { token, server: 'demo', kind: 'resource', items: itemsOf('resource') });
     expect(listed.status).toBe(200);
-    expect(evaluatedEntrypoints(spy)).toEqual([LIST_ENTRYPOINT, ...RESOURCES.map(() => DECISION_ENTRYPOINT)]);
+    expect(evaluatedEntrypoints(spy)).toEqual([LIST_ENTRYPOINT, ...EVALUATED_RESOURCES.map(() => DECISION_ENTRYPOINT)]);
     expect(listed.body.allowed).toEqual(['docs://handbook/refunds', 'invoices://inv-1', 'invoices://2026/inv-9']);
     expect(listed.body.allowed).toEqual(await oneByOne(app, token, 'resource'));
   });
