@@ -186,3 +186,6 @@ docs-check: $(NODE_STAMP) build
 
 # The docs and package checks issue 26 added to `make test` (own targets so merges stay small).
 test: docs-check
+
+# The quick-starts use .venv (the Python guard and `python -m build`): `make run` creates it.
+run: python-setup
