@@ -19,7 +19,7 @@ PY_STAMP      := $(VENV)/.installed
 PG_BIN        := $(or $(TOOLGATE_PG_BIN),/usr/lib/postgresql/15/bin)
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: bench-tools parity python-setup python-test postgres chromium demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
+.PHONY: docs docs-check bench-tools parity python-setup python-test postgres chromium demo conformance conformance-ratchet print-opa-version bench bundle setup tools build policy run test check-ts lint jest rego-test rego-fmt rego-check rego-lint clean
 
 ## setup: npm ci + the pinned OPA and Regal built from the Go module proxy + the Python venv + PostgreSQL 15 and Chromium where missing (idempotent)
 setup: $(NODE_STAMP) tools python-setup postgres chromium
@@ -176,3 +176,17 @@ bench: setup build bench-tools
 	node dist/bench/privileges.js --write
 	node dist/bench/shadow.js --write
 	node dist/bench/list.js --write
+
+## docs: regenerate the reference pages from the code (config schema, CLI help, OpenAPI), offline
+docs: $(NODE_STAMP) build
+	node scripts/docs.mjs gen
+
+## docs-check: no broken relative link, and every command, flag, make target, config key and code the docs name exists
+docs-check: $(NODE_STAMP) build
+	node scripts/docs.mjs check
+
+# The docs and package checks issue 26 added to `make test` (own targets so merges stay small).
+test: docs-check
+
+# The quick-starts use .venv (the Python guard and `python -m build`): `make run` creates it.
+run: python-setup

@@ -19,7 +19,7 @@ async function installed(pkg: string): Promise<string> {
   return (JSON.parse(await readFile(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** The first ```ts block after the README's "<!-- example: examples/mcp-server.ts -->" marker. */
+/** The first ```ts block after docs/guides/mcp-servers.md's "<!-- example: examples/mcp-server.ts -->" marker. */
 function readmeExample(readme: string): string | undefined {
   const at = readme.indexOf('<!-- example: examples/mcp-server.ts -->');
   if (at < 0) return undefined;
@@ -27,8 +27,8 @@ function readmeExample(readme: string): string | undefined {
 }
 
 describe('toolgate/mcp as an installed package', () => {
-  it("the README's guard example is examples/mcp-server.ts, the file the package test compiles and runs", async () => {
-    expect(readmeExample(await readFile(path.join(ROOT, 'README.md'), 'utf8'))).toBe(await readFile(EXAMPLE, 'utf8'));
+  it("docs/guides/mcp-servers.md's guard example is examples/mcp-server.ts, the file the package test compiles and runs", async () => {
+    expect(readmeExample(await readFile(path.join(ROOT, 'docs', 'guides', 'mcp-servers.md'), 'utf8'))).toBe(await readFile(EXAMPLE, 'utf8'));
   });
 
   /** Every module specifier reachable from `entry` through relative imports, by file. */

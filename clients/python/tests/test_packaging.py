@@ -35,11 +35,8 @@ def test_pip_installs_the_package_from_the_repo_path_with_py_typed(tmp_path: Pat
     assert out[0].startswith(str(target)) and out[1] == "ToolgateGuard"
 
 
-def test_the_readme_example_is_the_file_the_tests_run() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Python MCP servers\n", 1)
-    assert len(section) == 2, "README has no section 'Python MCP servers'"
-    body = section[1].split("\n## ", 1)[0]
+def test_the_docs_example_is_the_file_the_tests_run() -> None:
+    body = (ROOT / "docs" / "guides" / "python.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", body, re.S)
     assert blocks, "no python block in the section"
     assert blocks[0] == EXAMPLE.read_text()
