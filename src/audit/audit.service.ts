@@ -109,8 +109,9 @@ export class AuditService implements OnApplicationShutdown {
       this.revisionsSent.add(policy);
       // The policy must reach the worker before the events it masks.
       this.sendBatch();
-      const { wasm, data, options } = policy.source;
-      this.post({ t: 'policy', revision: key, wasm, data, options });
+      // The compiled module: the worker instantiates it without compiling it again.
+      const { module, data, options } = policy.source;
+      this.post({ t: 'policy', revision: key, wasm: module, data, options });
     }
     // One message per event-loop turn carries every event recorded in it.
     this.batch.push({ revision: key, line: JSON.stringify(event) });

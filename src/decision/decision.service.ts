@@ -7,6 +7,8 @@ import { stripBearer } from '../common/bearer.js';
 import { TOOLGATE_VERSION } from '../version.js';
 import { DECISION_ENTRYPOINT, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
+import { evaluationPool, EvaluationTimeoutError } from '../cluster/evaluation-pool.js';
+import type { ItemResult } from '../cluster/evaluation-protocol.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
@@ -182,7 +184,9 @@ export class DecisionService {
       token = await this.credential(req, b.server);
       verified = performance.now();
       input = policyInput(req, token, isoTime(now));
-      answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
+      const pool = evaluationPool();
+      // In a cluster worker the evaluation runs on a thread of its own, bounded by limits.evaluation_ms.
+      answer = pool ? await pool.evaluate(active.policy, DECISION_ENTRYPOINT, input, now * 1e6) : active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
       result = this.toResult(b.decisionId, active.revision, b.server, readPolicyAnswer(answer));
     } catch (e) {
       if (verified === 0) verified = performance.now();
@@ -194,7 +198,8 @@ export class DecisionService {
     const done = performance.now();
     this.metrics.recordDecision('decide', result.allow, result.code, done - b.started);
     // Only a decision whose policy ran has an input a candidate can evaluate; the shadow runs after the answer.
-    const shadowed = input !== undefined && this.shadow?.enabled === true;
+    // A refused (stuck) evaluation is not re-run on the candidate: it would stall this loop.
+    const shadowed = input !== undefined && result.code !== 'evaluation_timeout' && this.shadow?.enabled === true;
     if (!this.audit.enabled && !shadowed) return result;
     // Without a verified token the event shows what was asked: the input without claims.
     const logged = input ?? policyInput(req, undefined, isoTime(now));
@@ -226,15 +231,28 @@ export class DecisionService {
       token = await this.credential(req, b.server);
       const fromToken = tokenInput(token);
       const allowed: string[] = [];
-      for (const item of req.items) {
-        const input = { ...fromToken, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time };
+      const inputs = req.items.map((item) => ({ ...fromToken, server: req.server, action: 'list', kind: req.kind, ...listedSubject(req.kind, item.id, item.annotations), time }));
+      const pool = evaluationPool();
+      // In a cluster worker the whole list is one job on an evaluation thread, bounded by limits.evaluation_ms.
+      const outcomes: ItemResult[] = pool
+        ? await pool.evaluateEach(active.policy, DECISION_ENTRYPOINT, inputs, now * 1e6)
+        : inputs.map((input) => {
+            try {
+              return { ok: true, v: active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 }) };
+            } catch (e) {
+              return { ok: false, code: 'eval_failed', message: describeThrown(e) };
+            }
+          });
+      req.items.forEach((item, i) => {
+        const o = outcomes[i];
         try {
-          if (readPolicyAnswer(active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 })).allow) allowed.push(item.id);
+          if (o?.ok && readPolicyAnswer(o.v).allow) allowed.push(item.id);
+          else if (o && !o.ok) throw new Error(o.message);
         } catch (e) {
           // Fail closed per item: an item whose visibility cannot be decided is hidden.
           this.log.warn(`list evaluation failed for ${req.kind} ${item.id}: ${describeThrown(e)}`);
         }
-      }
+      });
       out = { decision_id: decisionId, allowed, revision: active.revision };
     } catch (e) {
       const r = this.refused(e, b);
@@ -316,6 +334,10 @@ export class DecisionService {
         http_status: 401,
         www_authenticate: invalidTokenChallenge(server, e.code, e.message),
       };
+    }
+    if (e instanceof EvaluationTimeoutError) {
+      // Fail closed, and retryable: the evaluation was stopped, not decided.
+      return { decision_id: decisionId, allow: false, reasons: [e.message], revision, code: e.code, http_status: 503 };
     }
     // Anything else on the decision path (policy abort, bad policy answer, a bug) is a deny.
     this.log.error(`decision ${decisionId} failed closed: ${describeThrown(e)}`);
