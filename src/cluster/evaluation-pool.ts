@@ -44,6 +44,8 @@ interface Thread {
   job?: Job;
   /** Revision ids this thread has been sent. */
   knows: Set<number>;
+  /** Revision ids this thread has loaded: a booting replacement gets no job while another thread can take it. */
+  has: Set<number>;
 }
 
 /**
@@ -123,12 +125,15 @@ export class EvaluationPool {
   /** An idle thread, preferring one that already has the revision loaded. */
   private idle(p: number): Thread | undefined {
     let any: Thread | undefined;
+    let warming = false;
     for (const t of this.threads) {
-      if (t.job) continue;
-      if (t.knows.has(p)) return t;
-      any ??= t;
+      if (t.has.has(p)) {
+        if (!t.job) return t;
+      } else if (t.knows.has(p)) warming = true;
+      if (!t.job) any ??= t;
     }
-    return any;
+    // A job waits for a thread that has the revision rather than start on one still loading it.
+    return warming && this.threads.some((t) => t.has.has(p)) ? undefined : any;
   }
 
   private teach(t: Thread, p: number): void {
@@ -160,11 +165,13 @@ export class EvaluationPool {
   private spawn(): Thread {
     const worker = new Worker(this.url);
     worker.unref();
-    const t: Thread = { worker, knows: new Set() };
+    const t: Thread = { worker, knows: new Set(), has: new Set() };
     this.threads.push(t);
     worker.on('message', (m: FromThread) => {
       if (m.t === 'loaded') {
         if (m.error) this.log.error(`evaluation thread could not load a revision: ${m.error}`);
+        else t.has.add(m.id);
+        if (!t.job) this.next(t);
         return;
       }
       const job = t.job;
