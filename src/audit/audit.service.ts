@@ -109,9 +109,8 @@ export class AuditService implements OnApplicationShutdown {
       this.revisionsSent.add(policy);
       // The policy must reach the worker before the events it masks.
       this.sendBatch();
-      // The compiled module: the worker instantiates it without compiling it again.
-      const { module, data, options } = policy.source;
-      this.post({ t: 'policy', revision: key, wasm: module, data, options });
+      const { wasm, data, options } = policy.source;
+      this.post({ t: 'policy', revision: key, wasm, data, options });
     }
     // One message per event-loop turn carries every event recorded in it.
     this.batch.push({ revision: key, line: JSON.stringify(event) });

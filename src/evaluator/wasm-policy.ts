@@ -37,7 +37,7 @@ export class WasmPolicy {
     private readonly loaded: LoadedPolicy,
     readonly info: WasmModuleInfo,
     /** What this instance was loaded from, so another thread can load the same revision. */
-    readonly source: { wasm: Uint8Array | WebAssembly.Module; module: WebAssembly.Module; data: object; options: WasmPolicyOptions },
+    readonly source: { wasm: Uint8Array; module: WebAssembly.Module; data: object; options: WasmPolicyOptions },
   ) {}
 
   /**
@@ -87,7 +87,7 @@ export class WasmPolicy {
         () => loadPolicySync(module, { initial: 5, maximum: opts.maxMemoryPages ?? 4096 }, host),
         EXACT_INTEGER_BUILTINS,
       );
-      policy = new WasmPolicy(loaded, info, { wasm, module, data: data as object, options: opts });
+      policy = new WasmPolicy(loaded, info, { wasm: wasm instanceof WebAssembly.Module ? new Uint8Array(0) : wasm, module, data: data as object, options: opts });
       loaded.setData(data as object);
     } catch (e) {
       throw new PolicyLoadError('load_failed', `policy could not be instantiated: ${describeThrown(e)}`);
