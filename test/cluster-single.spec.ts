@@ -49,18 +49,21 @@ describe('workers: 1 with a watchdog', () => {
     await ws?.cleanup();
   });
 
-  it('a stuck evaluation kills the one worker, its request is never answered, and decisions resume in a new process', async () => {
+  it('a stuck evaluation is refused (evaluation_timeout) without losing the worker; a stopped worker is killed and decisions resume in a new process', async () => {
     const before = await pid();
     expect(before).toEqual(expect.any(Number));
     expect(await decide()).toMatchObject({ status: 200, body: { allow: true } });
-    // Nothing else can answer while the only worker is stuck; the request dies with it.
-    expect(await decide({ stall: 200 })).toHaveProperty('error');
+    // The evaluation runs on a thread of its own: it is stopped at the limit and the request refused, fail closed.
+    expect(await decide({ stall: 200 })).toMatchObject({ status: 200, body: { allow: false, code: 'evaluation_timeout', http_status: 503 } });
+    expect(await pid()).toBe(before);
+    expect(await decide()).toMatchObject({ status: 200, body: { allow: true } });
+    // A worker whose event loop stops (SIGSTOP here) is still killed by the primary's watchdog.
+    process.kill(before!, 'SIGSTOP');
     const after = await waitFor(async () => {
       const p = await pid();
       return p !== undefined && p !== before && p;
     }, 60_000, 'a new worker');
     expect(after).not.toBe(before);
-    // Answered (allowed) by the new worker, or refused while it loads: never anything else.
     const r = await waitFor(async () => {
       const d = await decide();
       if ('status' in d && d.status === 503) return false;

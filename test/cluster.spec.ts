@@ -162,19 +162,21 @@ describe('workers: a primary and two worker processes', () => {
     for (const a of answers) expect(a).toMatchObject({ body: { allow: false, code: 'token_revoked' } });
   });
 
-  it('the watchdog kills a worker stuck in an evaluation; the other keeps answering and the slot is refilled', async () => {
+  it('a stuck evaluation is refused; the watchdog kills a worker whose loop stopped; the other keeps answering and the slot is refilled', async () => {
     const before = await workers();
     let stalled: Outcome | undefined;
     const results = await underLoad(async () => {
       await new Promise((r) => setTimeout(r, 200));
       stalled = await decide(finance, 50, { stall: 200 });
+      // The evaluation ran on a thread and was refused; the process watchdog is shown with a stopped worker.
+      process.kill(before[0].pid, 'SIGSTOP');
       await waitFor(async () => {
         const now = await workers();
         return now.some((w) => !before.some((b) => b.pid === w.pid)) && now;
       }, 60_000, 'a replacement worker');
     });
-    // The stuck worker died with the request: no answer at all, certainly no allow.
-    expect(stalled).toHaveProperty('error');
+    // The stuck evaluation is refused, fail closed; the stopped worker is killed and replaced.
+    expect(stalled).toMatchObject({ status: 200, body: { allow: false, code: 'evaluation_timeout', http_status: 503 } });
     expectNoWrongAnswer(results);
     expect(results.filter((r) => 'status' in r.outcome && r.outcome.status === 200).length).toBeGreaterThan(0);
     expect(tg.log()).toMatch(/event loop blocked for \d+ ms \(limits\.evaluation_ms 1000\); killing it/);

@@ -4,6 +4,7 @@ import type { ToolgateConfig } from '../config/config.schema.js';
 import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationService } from '../token/revocation.service.js';
 import { SLOT_ENV, SPARE_ENV } from './protocol.js';
+import { EVALUATION_THREADS, EvaluationPool, installEvaluationPool } from './evaluation-pool.js';
 import { installWorkerLink } from './worker-link.js';
 
 /** How often a worker proves its event loop is free: a quarter of the limit, between 10 and 250 ms. */
@@ -30,8 +31,11 @@ export async function runWorker(config: ToolgateConfig, evaluationMs: number): P
   const slot = Number(process.env[SLOT_ENV] ?? '0');
   const link = installWorkerLink(slot);
   if (config.decision_logs.file) config.decision_logs.file.path = workerLogPath(config.decision_logs.file.path, slot);
+  // Evaluation runs on threads of its own, so this loop, which reads and answers HTTP, never waits on one.
+  const pool = installEvaluationPool(new EvaluationPool(EVALUATION_THREADS, evaluationMs));
   const app = await createApp(config);
   link.attach(app.get(RevocationService), app.get(MetricsService).registry);
+  pool.attachMetrics(app.get(MetricsService).registry);
   const heartbeat = () => {
     const beat = setInterval(() => link.send({ t: 'tg:heartbeat' }), heartbeatEvery(evaluationMs));
     beat.unref();

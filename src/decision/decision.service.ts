@@ -7,6 +7,8 @@ import { stripBearer } from '../common/bearer.js';
 import { TOOLGATE_VERSION } from '../version.js';
 import { DECISION_ENTRYPOINT, LIST_ENTRYPOINT, LIST_WRAPPER_ENTRYPOINT, readListAnswers, readPolicyAnswer, type PolicyAnswer, type PolicyInput } from '../contract/policy-contract.js';
 import { ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
+import { evaluationPool, EvaluationTimeoutError } from '../cluster/evaluation-pool.js';
+import type { ItemResult } from '../cluster/evaluation-protocol.js';
 import { PolicyStore } from '../policy-store/policy-store.service.js';
 import type { ActivePolicy } from '../policy-store/active-policy.js';
 import type { WasmPolicy } from '../evaluator/wasm-policy.js';
@@ -191,7 +193,9 @@ export class DecisionService {
       token = await this.credential(req, b.server);
       verified = performance.now();
       input = policyInput(req, token, isoTime(now));
-      answer = active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
+      const pool = evaluationPool();
+      // In a cluster worker the evaluation runs on a thread of its own, bounded by limits.evaluation_ms.
+      answer = pool ? await pool.evaluate(active.policy, DECISION_ENTRYPOINT, input, now * 1e6) : active.policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs: now * 1e6 });
       result = this.toResult(b.decisionId, active.revision, b.server, readPolicyAnswer(answer));
     } catch (e) {
       if (verified === 0) verified = performance.now();
@@ -203,7 +207,8 @@ export class DecisionService {
     const done = performance.now();
     this.metrics.recordDecision('decide', result.allow, result.code, done - b.started);
     // Only a decision whose policy ran has an input a candidate can evaluate; the shadow runs after the answer.
-    const shadowed = input !== undefined && this.shadow?.enabled === true;
+    // A refused (stuck) evaluation is not re-run on the candidate: it would stall this loop.
+    const shadowed = input !== undefined && result.code !== 'evaluation_timeout' && this.shadow?.enabled === true;
     if (!this.audit.enabled && !shadowed) return result;
     // Without a verified token the event shows what was asked: the input without claims.
     const logged = input ?? policyInput(req, undefined, isoTime(now));
@@ -236,7 +241,7 @@ export class DecisionService {
     try {
       token = await this.credential(req, b.server);
       const shared = { ...tokenInput(token), server: req.server, action: 'list', kind: req.kind, time };
-      const shown = this.listVisible(active.policy, req, shared, subjects, now);
+      const shown = await this.listVisible(active.policy, req, shared, subjects, now);
       const allowed = req.items.filter((_, i) => shown[i]).map((item) => item.id);
       out = { decision_id: decisionId, allowed, revision: active.revision };
     } catch (e) {
@@ -270,8 +275,10 @@ export class DecisionService {
    * whole, is decided item by item through `decision`, as before. Fails
    * closed per item: an item whose visibility cannot be decided is hidden.
    */
-  private listVisible(policy: WasmPolicy, req: ListRequest, shared: Record<string, unknown>, subjects: object[], now: number): boolean[] {
-    const ctx = { nowNs: now * 1e6 };
+  private async listVisible(policy: WasmPolicy, req: ListRequest, shared: Record<string, unknown>, subjects: object[], now: number): Promise<boolean[]> {
+    const nowNs = now * 1e6;
+    // In a cluster worker evaluations run on an evaluation thread, bounded by limits.evaluation_ms (past it: EvaluationTimeoutError, refused).
+    const pool = evaluationPool();
     const visible = (answer: () => unknown, i: number): boolean => {
       try {
         return readPolicyAnswer(answer()).allow;
@@ -284,14 +291,31 @@ export class DecisionService {
     if (entrypoint && subjects.length > 0) {
       let answers: unknown[] | undefined;
       try {
-        answers = readListAnswers(policy.evaluate(entrypoint, { ...shared, items: subjects }, ctx), subjects.length);
+        const input = { ...shared, items: subjects };
+        const raw = pool ? await pool.evaluate(policy, entrypoint, input, nowNs) : policy.evaluate(entrypoint, input, { nowNs });
+        answers = readListAnswers(raw, subjects.length);
       } catch (e) {
+        // A list that ran out of time is refused as a whole, not decided again item by item.
+        if (e instanceof EvaluationTimeoutError) throw e;
         this.log.warn(`${entrypoint} failed for a list of ${subjects.length} ${req.kind}s; deciding each item: ${describeThrown(e)}`);
       }
       if (answers) return answers.map((a, i) => visible(() => a, i));
     }
-    return subjects.map((subject, i) => visible(() => policy.evaluate(DECISION_ENTRYPOINT, { ...shared, ...subject }, ctx), i));
+    const inputs = subjects.map((subject) => ({ ...shared, ...subject }));
+    if (pool) {
+      const outcomes: ItemResult[] = await pool.evaluateEach(policy, DECISION_ENTRYPOINT, inputs, nowNs);
+      return inputs.map((_, i) =>
+        visible(() => {
+          const o = outcomes[i];
+          if (!o) throw new Error('no answer from the evaluation thread');
+          if (!o.ok) throw new Error(o.message);
+          return o.v;
+        }, i),
+      );
+    }
+    return inputs.map((input, i) => visible(() => policy.evaluate(DECISION_ENTRYPOINT, input, { nowNs }), i));
   }
+
 
   /**
    * Authenticates a request that no policy action covers (initialize, ping,
@@ -350,6 +374,10 @@ export class DecisionService {
         http_status: 401,
         www_authenticate: invalidTokenChallenge(server, e.code, e.message),
       };
+    }
+    if (e instanceof EvaluationTimeoutError) {
+      // Fail closed, and retryable: the evaluation was stopped, not decided.
+      return { decision_id: decisionId, allow: false, reasons: [e.message], revision, code: e.code, http_status: 503 };
     }
     // Anything else on the decision path (policy abort, bad policy answer, a bug) is a deny.
     this.log.error(`decision ${decisionId} failed closed: ${describeThrown(e)}`);

@@ -37,14 +37,18 @@ export class WasmPolicy {
     private readonly loaded: LoadedPolicy,
     readonly info: WasmModuleInfo,
     /** What this instance was loaded from, so another thread can load the same revision. */
-    readonly source: { wasm: Uint8Array; data: object; options: WasmPolicyOptions },
+    readonly source: { wasm: Uint8Array; module: WebAssembly.Module; data: object; options: WasmPolicyOptions },
   ) {}
 
-  /** Compiles, checks and instantiates a policy module. Throws PolicyLoadError. */
-  static async load(wasm: Uint8Array, data: unknown, opts: WasmPolicyOptions = {}): Promise<WasmPolicy> {
+  /**
+   * Compiles, checks and instantiates a policy module. Throws PolicyLoadError. An already
+   * compiled module (one posted to another thread: its code is shared, not compiled again)
+   * is only checked and instantiated.
+   */
+  static async load(wasm: Uint8Array | WebAssembly.Module, data: unknown, opts: WasmPolicyOptions = {}): Promise<WasmPolicy> {
     let module: WebAssembly.Module;
     try {
-      module = new WebAssembly.Module(wasm);
+      module = wasm instanceof WebAssembly.Module ? wasm : new WebAssembly.Module(wasm);
     } catch (e) {
       throw new PolicyLoadError('load_invalid_wasm', `policy.wasm is not a valid module: ${describeThrown(e)}`);
     }
@@ -83,7 +87,7 @@ export class WasmPolicy {
         () => loadPolicySync(module, { initial: 5, maximum: opts.maxMemoryPages ?? 4096 }, host),
         EXACT_INTEGER_BUILTINS,
       );
-      policy = new WasmPolicy(loaded, info, { wasm, data: data as object, options: opts });
+      policy = new WasmPolicy(loaded, info, { wasm: wasm instanceof WebAssembly.Module ? new Uint8Array(0) : wasm, module, data: data as object, options: opts });
       loaded.setData(data as object);
     } catch (e) {
       throw new PolicyLoadError('load_failed', `policy could not be instantiated: ${describeThrown(e)}`);
