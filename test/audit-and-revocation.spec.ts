@@ -130,7 +130,7 @@ describe('decision logs and revocation', () => {
     const events = await waitFor(async () => {
       const l = (await fileLines()).map((x) => JSON.parse(x) as Record<string, any>);
       const found = ids.map((id) => l.find((e) => e.decision_id === id));
-      return found.every(Boolean) && found;
+      return found.every(Boolean) && (found as Record<string, any>[]);
     }, 10_000, 'file sink');
     for (const e of events.slice(0, 3)) {
       expect(e).toMatchObject({ outcome: { allow: false, code: 'policy_denied' }, erased: expect.arrayContaining(['/input/tool/arguments']) });

@@ -30,6 +30,8 @@ export async function runWorker(config: ToolgateConfig, evaluationMs: number): P
   const slot = Number(process.env[SLOT_ENV] ?? '0');
   const link = installWorkerLink(slot);
   if (config.decision_logs.file) config.decision_logs.file.path = workerLogPath(config.decision_logs.file.path, slot);
+  const unverified = config.decision_logs.unverified.file;
+  if (unverified) unverified.path = workerLogPath(unverified.path, slot);
   const app = await createApp(config);
   link.attach(app.get(RevocationService), app.get(MetricsService).registry);
   const heartbeat = () => {
