@@ -116,6 +116,35 @@ describe('decision logs and revocation', () => {
     }
   });
 
+  it('logs only the arguments the catalog declares for the tool called: a misspelt tool loses them all, an undeclared one is erased', async () => {
+    const alice = await sign({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' });
+    const CARD = '5500005555555559';
+    const call = async (name: string, args: Record<string, unknown>) =>
+      String((await app.post('/v1/decisions', { token: alice, server: 'demo', tool: { name, arguments: args } })).body.decision_id);
+    const misspelt: string[] = [];
+    for (const name of ['Refunds.create', 'refunds.create ', 'refund.create']) {
+      misspelt.push(await call(name, { order_id: 'o-1', amount: 5, currency: 'USD', card_number: CARD }));
+    }
+    const undeclared = await call('refunds.create', { order_id: 'o-1', amount: 5, currency: 'USD', cardNumber: CARD });
+    const ids = [...misspelt, undeclared];
+    const events = await waitFor(async () => {
+      const l = (await fileLines()).map((x) => JSON.parse(x) as Record<string, any>);
+      const found = ids.map((id) => l.find((e) => e.decision_id === id));
+      return found.every(Boolean) && (found as Record<string, any>[]);
+    }, 10_000, 'file sink');
+    for (const e of events.slice(0, 3)) {
+      expect(e).toMatchObject({ outcome: { allow: false, code: 'policy_denied' }, erased: expect.arrayContaining(['/input/tool/arguments']) });
+      expect(e.input.tool).not.toHaveProperty('arguments');
+    }
+    const u = events[3];
+    expect(u.outcome).toMatchObject({ allow: false, code: 'policy_denied' });
+    expect(u.erased).toEqual(['/input/tool/arguments/cardNumber']);
+    // Declared, non-sensitive arguments stay visible.
+    expect(u.input.tool.arguments).toEqual({ order_id: 'o-1', amount: 5, currency: 'USD' });
+    await waitFor(() => ids.every((id) => collector.events.some((e) => e.decision_id === id)), 10_000, 'collector');
+    expect([...(await fileLines()), ...collector.rawBodies].join('\n')).not.toContain(CARD);
+  });
+
   it('the HTTP sink survives the collector being down and catches up', async () => {
     const alice = await sign({ sub: 'alice', roles: ['support_agent'], scope: 'refunds:write' });
     collector.failWith = 503;

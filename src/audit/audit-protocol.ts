@@ -7,7 +7,7 @@ export const MASK_ENTRYPOINT = 'system/log/mask';
 /** Messages from the request thread to the decision-log worker. */
 export type ToWorker =
   | { t: 'policy'; revision: string; wasm: Uint8Array; data: object; options: WasmPolicyOptions }
-  | { t: 'events'; items: { revision: string | null; line: string }[] }
+  | { t: 'events'; items: { revision: string | null; line: string; unverified?: true }[] }
   | { t: 'flush'; id: number }
   | { t: 'close' };
 

@@ -23,6 +23,12 @@ if (cfg.stdout) sinks.push(new StdoutSink());
 if (cfg.file) sinks.push(new FileSink(cfg.file, cfg.buffer_max_events));
 if (cfg.http) sinks.push(new HttpSink(cfg.http));
 if (cfg.postgres) sinks.push(new PostgresSink(cfg.postgres, instanceId ?? 'toolgate'));
+// Events whose token never verified: their own file when there is one, else the sinks that are not files
+// (the request thread has already capped them in size and rate).
+const unverifiedSinks: DecisionSink[] = cfg.unverified?.file
+  ? [new FileSink(cfg.unverified.file, cfg.buffer_max_events, 'unverified_file')]
+  : sinks.filter((s) => s.name !== 'file');
+const allSinks = [...new Set([...sinks, ...unverifiedSinks])];
 
 const policies = new Map<string, Promise<WasmPolicy | undefined>>();
 let processed = 0;
@@ -61,7 +67,7 @@ function mask(event: DecisionEvent, policy: WasmPolicy): void {
   if (m.masked.length) event.masked = m.masked;
 }
 
-async function handleEvent(revision: string | null, line: string): Promise<void> {
+async function handleEvent(revision: string | null, line: string, unverified?: boolean): Promise<void> {
   try {
     // Looked up before any await, so a revision evicted meanwhile still counts as known.
     const pending = revision ? policies.get(revision) : undefined;
@@ -76,7 +82,7 @@ async function handleEvent(revision: string | null, line: string): Promise<void>
       mask(event, policy);
       line = JSON.stringify(event);
     }
-    for (const s of sinks) s.offer(line);
+    for (const s of unverified ? unverifiedSinks : sinks) s.offer(line);
   } catch (e) {
     failures++;
     lastError = (e as Error).message;
@@ -105,12 +111,12 @@ port.on('message', (m: ToWorker) => {
     }
     case 'events':
       chain = chain.then(async () => {
-        for (const e of m.items) await handleEvent(e.revision, e.line);
+        for (const e of m.items) await handleEvent(e.revision, e.line, e.unverified);
       });
       break;
     case 'flush':
       chain = chain.then(async () => {
-        await Promise.all(sinks.map((s) => s.flush()));
+        await Promise.all(allSinks.map((s) => s.flush()));
         // Stats first, so whoever awaited the flush also sees its counters and errors.
         sendStats();
         send({ t: 'flushed', id: m.id });
@@ -118,7 +124,7 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'close':
       chain = chain.then(async () => {
-        await Promise.all(sinks.map((s) => s.close()));
+        await Promise.all(allSinks.map((s) => s.close()));
         sendStats();
         send({ t: 'closed' });
       });
@@ -127,7 +133,7 @@ port.on('message', (m: ToWorker) => {
 });
 
 function sendStats(): void {
-  send({ t: 'stats', processed, failures, last_error: lastError, sinks: sinks.map((s) => s.stats()) });
+  send({ t: 'stats', processed, failures, last_error: lastError, sinks: allSinks.map((s) => s.stats()) });
 }
 
 const timer = setInterval(sendStats, 250);

@@ -24,6 +24,31 @@ function workerUrl(): URL {
   return pathToFileURL(compiled);
 }
 
+/** An event of a request whose token never verified: anyone can send those. */
+function isUnverified(event: DecisionEvent): boolean {
+  return event.token.issuer === undefined && event.token.asserted !== true;
+}
+
+/**
+ * The line logged for an unverified event: never its arguments (the caller is
+ * unknown, and a denied secret is all they would add), and no input or result
+ * at all when it is still longer than `maxBytes`. Copies what it changes.
+ */
+export function capUnverified(event: DecisionEvent, maxBytes: number): string {
+  let e = event;
+  const tool = e.input?.tool as Record<string, unknown> | undefined;
+  if (tool && typeof tool === 'object' && 'arguments' in tool) {
+    const { arguments: _dropped, ...rest } = tool;
+    e = { ...e, input: { ...e.input, tool: rest }, erased: [...(e.erased ?? []), '/input/tool/arguments'] };
+  }
+  let line = JSON.stringify(e);
+  if (Buffer.byteLength(line) > maxBytes) {
+    const { input: _i, result: _r, ...rest } = e;
+    line = JSON.stringify({ ...rest, erased: ['/input', '/result'] });
+  }
+  return line;
+}
+
 /**
  * Records one event per decision. The request thread only serializes the event
  * and posts it to a worker thread, which masks it with the deciding revision's
@@ -46,13 +71,21 @@ export class AuditService implements OnApplicationShutdown {
   private readonly maxInFlight: number;
   private closed?: Promise<void>;
   private flushes = new Map<number, () => void>();
-  private batch: { revision: string | null; line: string }[] = [];
+  private batch: { revision: string | null; line: string; unverified?: true }[] = [];
   private batchScheduled = false;
   private flushSeq = 0;
+  private readonly unverified: { maxEventBytes: number; perSecond: number; burst: number };
+  private unverifiedTokens: number;
+  private unverifiedAt = Date.now();
+  private unverifiedPosted = 0;
+  private unverifiedDropped = 0;
 
   constructor(config: ToolgateConfig, metrics: MetricsService) {
     const c = config.decision_logs;
     this.maxInFlight = c.buffer_max_events;
+    const u = c.unverified;
+    this.unverified = { maxEventBytes: u.max_event_bytes, perSecond: u.max_per_second, burst: u.burst };
+    this.unverifiedTokens = u.burst;
     if (c.stdout || c.file || c.http || c.postgres) {
       this.worker = new Worker(workerUrl(), { workerData: { config: c, instanceId: config.instance_id } });
       this.worker.unref();
@@ -99,8 +132,14 @@ export class AuditService implements OnApplicationShutdown {
   record(event: DecisionEvent, policy?: WasmPolicy): void {
     const w = this.worker;
     if (!w) return;
+    const unverified = isUnverified(event);
+    if (unverified && !this.admitUnverified()) {
+      this.unverifiedDropped++;
+      return;
+    }
     if (this.posted - this.workerStats.processed >= this.maxInFlight) {
-      this.dropped++;
+      if (unverified) this.unverifiedDropped++;
+      else this.dropped++;
       return;
     }
     // The worker keys policies by content, not label: two bundles may share a revision label.
@@ -113,12 +152,28 @@ export class AuditService implements OnApplicationShutdown {
       this.post({ t: 'policy', revision: key, wasm, data, options });
     }
     // One message per event-loop turn carries every event recorded in it.
-    this.batch.push({ revision: key, line: JSON.stringify(event) });
+    if (unverified) {
+      this.batch.push({ revision: key, line: capUnverified(event, this.unverified.maxEventBytes), unverified: true });
+      this.unverifiedPosted++;
+    } else {
+      this.batch.push({ revision: key, line: JSON.stringify(event) });
+    }
     this.posted++;
     if (!this.batchScheduled) {
       this.batchScheduled = true;
       setImmediate(() => this.sendBatch());
     }
+  }
+
+  /** Token bucket: `burst` events at once, refilled at `max_per_second`. */
+  private admitUnverified(): boolean {
+    const now = Date.now();
+    const u = this.unverified;
+    this.unverifiedTokens = Math.min(u.burst, this.unverifiedTokens + ((now - this.unverifiedAt) / 1000) * u.perSecond);
+    this.unverifiedAt = now;
+    if (this.unverifiedTokens < 1) return false;
+    this.unverifiedTokens--;
+    return true;
   }
 
   private sendBatch(): void {
@@ -153,7 +208,9 @@ export class AuditService implements OnApplicationShutdown {
       dropped: this.dropped + this.workerStats.failures,
       last_error: this.workerStats.last_error,
     };
-    return this.worker || this.posted > 0 ? [pipeline, ...this.workerStats.sinks] : [];
+    // Events whose token never verified: accepted into their stream, or dropped by its rate cap (or a full pipeline).
+    const unverified: SinkStats = { name: 'unverified', buffered: 0, written: this.unverifiedPosted, dropped: this.unverifiedDropped, last_error: null };
+    return this.worker || this.posted > 0 ? [pipeline, unverified, ...this.workerStats.sinks] : [];
   }
 
   async onApplicationShutdown(): Promise<void> {

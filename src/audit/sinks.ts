@@ -42,7 +42,6 @@ export class StdoutSink implements DecisionSink {
  * counts them rather than slowing decisions.
  */
 export class FileSink implements DecisionSink {
-  readonly name = 'file';
   private buffer: string[] = [];
   private size = -1;
   private written = 0;
@@ -54,6 +53,7 @@ export class FileSink implements DecisionSink {
   constructor(
     private readonly cfg: FileSinkConfig,
     private readonly maxBuffered: number,
+    readonly name = 'file',
   ) {
     this.timer = setInterval(() => void this.flush(), 100);
     this.timer.unref();

@@ -31,6 +31,8 @@ export async function runWorker(config: ToolgateConfig, evaluationMs: number): P
   const slot = Number(process.env[SLOT_ENV] ?? '0');
   const link = installWorkerLink(slot);
   if (config.decision_logs.file) config.decision_logs.file.path = workerLogPath(config.decision_logs.file.path, slot);
+  const unverified = config.decision_logs.unverified.file;
+  if (unverified) unverified.path = workerLogPath(unverified.path, slot);
   // Evaluation runs on threads of its own, so this loop, which reads and answers HTTP, never waits on one.
   const pool = installEvaluationPool(new EvaluationPool(EVALUATION_THREADS, evaluationMs));
   const app = await createApp(config);

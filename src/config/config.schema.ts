@@ -261,8 +261,26 @@ export class PostgresSinkConfig extends PostgresConnectionConfig {
   @IsInt() @Min(1) @Max(3650) retention_days: number = 30;
 }
 
+/**
+ * The stream of events whose token never verified (malformed, bad signature,
+ * unknown issuer, expired...): anyone can send those, so they are kept apart
+ * from the audit trail, capped per event and per second, and what is dropped
+ * is counted (`toolgate_decision_log_events{sink="unverified",state="dropped"}`).
+ */
+export class UnverifiedLogConfig {
+  /** Their own file; by default `<decision_logs.file.path>.unverified` (10 MiB, 2 rotations) when the file sink is on. */
+  @IsOptional() @ValidateNested() @Type(() => FileSinkConfig) file?: FileSinkConfig;
+  /** An event longer than this once serialized keeps no input or result (arguments are never kept). */
+  @IsInt() @Min(512) @Max(1024 * 1024) max_event_bytes: number = 4096;
+  /** Events per second kept on average; the rest are dropped and counted. */
+  @IsInt() @Min(0) @Max(1_000_000) max_per_second: number = 20;
+  /** Events kept at once after a quiet spell. */
+  @IsInt() @Min(1) @Max(1_000_000) burst: number = 100;
+}
+
 export class DecisionLogConfig {
   @IsBoolean() stdout: boolean = false;
+  @ValidateNested() @Type(() => UnverifiedLogConfig) unverified: UnverifiedLogConfig = new UnverifiedLogConfig();
   @IsOptional() @ValidateNested() @Type(() => FileSinkConfig) file?: FileSinkConfig;
   @IsOptional() @ValidateNested() @Type(() => HttpSinkConfig) http?: HttpSinkConfig;
   @IsOptional() @ValidateNested() @Type(() => PostgresSinkConfig) postgres?: PostgresSinkConfig;

@@ -5,7 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../common/errors.js';
 import { parseHostHeader } from '../common/http-edge.js';
-import { HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
+import { FileSinkConfig, HMAC_ALGORITHMS, RESERVED_SERVER_ID_PREFIX, ToolgateConfig } from './config.schema.js';
 import { resolveShadowPaths, shadowErrors } from './shadow-rules.js';
 import { transportErrors } from './transport-rules.js';
 
@@ -141,6 +141,12 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ToolgateConf
   for (const iss of config.issuers) if (iss.jwks_file) iss.jwks_file = abs(iss.jwks_file);
   config.revocation.file = abs(config.revocation.file);
   if (config.decision_logs.file) config.decision_logs.file.path = abs(config.decision_logs.file.path);
+  const unverified = config.decision_logs.unverified;
+  if (unverified.file) unverified.file.path = abs(unverified.file.path);
+  else if (config.decision_logs.file) {
+    // Next to the audit trail but not one of its names (x, x.N, x.wN), so the console never reads it.
+    unverified.file = Object.assign(new FileSinkConfig(), { path: `${config.decision_logs.file.path}.unverified`, max_bytes: 10 * 1024 * 1024, max_files: 2 });
+  }
   config.console.reports_dir = abs(config.console.reports_dir);
   for (const pg of [config.revocation.postgres, config.decision_logs.postgres]) {
     const t = pg?.tls;

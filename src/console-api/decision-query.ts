@@ -1,6 +1,7 @@
 import { BadRequestError } from '../common/errors.js';
 import { subjectFingerprint } from '../audit/postgres-sink.js';
 import type { DecisionEvent } from '../audit/decision-event.js';
+import { clientIdOf } from '../token/client-id.js';
 
 /** One row of `GET /v1/admin/decisions`: what the list shows, never a token. */
 export interface DecisionSummary {
@@ -124,7 +125,8 @@ export function summarize(e: DecisionEvent): DecisionSummary {
     code: e.outcome?.code ?? null,
     subject: subjectFingerprint(e.token?.issuer, e.token?.subject),
     token_fingerprint: e.token?.fingerprint ?? null,
-    client_id: e.token?.client_id ?? null,
+    // Events logged before the log used clientIdOf named only client_id or azp: the claims the policy saw still name the client.
+    client_id: e.token?.client_id || clientIdOf((e.input as { claims?: unknown } | undefined)?.claims) || null,
     revision: e.revision ?? null,
     content_hash: e.bundles?.toolgate?.content_hash ?? null,
     duration_ms: typeof ns === 'number' ? Math.round(ns / 1000) / 1000 : null,

@@ -412,7 +412,7 @@ export class DecisionService {
         fingerprint: token?.fingerprint ?? (req.token ? tokenFingerprint(stripBearer(req.token)) : undefined),
         issuer: token?.issuer,
         subject: str(c?.sub),
-        client_id: str(c?.client_id) ?? str(c?.azp),
+        client_id: token ? clientOfToken(token)?.id : undefined,
         jti: str(c?.jti),
         cached: token?.cached,
         // Claims a gateway asserted, refused or not: requested_by names the gateway.

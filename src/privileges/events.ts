@@ -2,6 +2,7 @@ import type { DecisionEvent } from '../audit/decision-event.js';
 import { readLogLines } from '../replay/log-files.js';
 import { selected, type ReplayFilter } from '../replay/replay.js';
 import { replayInputs, type NotReplayableReason, type RecordedEvaluation } from '../replay/replay-inputs.js';
+import { clientIdOf } from '../token/client-id.js';
 
 /** Where recorded decisions come from; `lines()` streams them from the start each time it is called. */
 export interface EventSource {
@@ -79,7 +80,7 @@ function str(v: unknown): string | undefined {
 /** The caller of an evaluation, from the event's token summary or, failing that, the claims the policy saw. */
 export function callerOf(ev: RecordedEvaluation, e: DecisionEvent): Caller {
   const claims = (ev.input.claims ?? {}) as Record<string, unknown>;
-  const client = str(e.token?.client_id) ?? str((ev.input.client as { id?: unknown } | undefined)?.id);
+  const client = str(e.token?.client_id) ?? str((ev.input.client as { id?: unknown } | undefined)?.id) ?? clientIdOf(claims);
   const sub = str(e.token?.subject) ?? str(claims.sub) ?? '(no sub)';
   const issuer = str(e.token?.issuer) ?? str(claims.iss) ?? '';
   return { subjectKey: `${issuer}\n${sub}`, issuer, client };

@@ -5,7 +5,7 @@ import { CallerUnauthorizedError } from '../common/errors.js';
 import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import type { Caller } from './caller-auth.guard.js';
 import { authenticateBearer } from './bearer-auth.js';
-import { CLIENT_CLAIMS } from './revocation.service.js';
+import { clientIdOf } from './client-id.js';
 import { TokenService } from './token.service.js';
 
 const ADMIN_WRITE = 'toolgate:admin-write';
@@ -58,7 +58,7 @@ export class AdminAuthGuard implements CanActivate {
           ? `the admin token only has the read scope ${a.read_scope}; changing state needs ${a.scope}`
           : `the admin token has neither ${a.read_scope} nor ${a.scope}`,
     });
-    const clientId = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
+    const clientId = clientIdOf(v.claims);
     const caller: AdminCaller = { subject: String(v.claims.sub ?? ''), clientId, scopes: v.scopes, canAdmin: v.scopes.includes(a.scope) };
     req.caller = caller;
     return true;

@@ -2,7 +2,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import type { FastifyRequest } from 'fastify';
 import { RESERVED_SERVER_ID_PREFIX, ToolgateConfig, type ServerConfig } from '../config/config.schema.js';
 import { authenticateBearer } from './bearer-auth.js';
-import { CLIENT_CLAIMS } from './revocation.service.js';
+import { clientIdOf } from './client-id.js';
 import { TokenService } from './token.service.js';
 
 /** Who called toolgate, once authenticated; attached to the request. */
@@ -57,7 +57,7 @@ export class CallerAuthGuard implements CanActivate {
       what: "the caller's token",
       scope: this.config.callers.scope!,
     });
-    const client = CLIENT_CLAIMS.map((c) => v.claims[c]).find((x): x is string => typeof x === 'string');
-    return { subject: String(v.claims.sub ?? ''), clientId: client, scopes: v.scopes };
+    const clientId = clientIdOf(v.claims);
+    return clientId ? { subject: String(v.claims.sub ?? ''), clientId, scopes: v.scopes } : { subject: String(v.claims.sub ?? ''), scopes: v.scopes };
   }
 }

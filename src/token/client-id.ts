@@ -1,4 +1,8 @@
-import { CLIENT_CLAIMS } from './revocation.service.js';
+/**
+ * Claims that name the client, across issuers: `client_id` (RFC 9068), `azp`
+ * (OpenID), `cid` (Okta), `appid` (Entra ID v1), in that order of preference.
+ */
+export const CLIENT_CLAIMS = ['client_id', 'azp', 'cid', 'appid'] as const;
 
 /** `input.client` of the policy contract: the OAuth client a token was issued to. */
 export interface ClientInput {
@@ -12,9 +16,26 @@ export interface ClientInput {
   host?: string;
 }
 
+/**
+ * The one client derivation (policy input, decision log, `Caller`, console,
+ * privileges): the first non-empty string among `client_id`, `azp`, `cid`,
+ * `appid`. Values that are not strings are skipped, never converted.
+ * Revocation checks every one of these claims, so a `client_id` revocation
+ * of this id always matches the token.
+ */
+export function clientIdOf(claims: unknown): string | undefined {
+  if (!claims || typeof claims !== 'object') return undefined;
+  const c = claims as Record<string, unknown>;
+  for (const name of CLIENT_CLAIMS) {
+    const v = c[name];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}
+
 /** The client of a token's claims; undefined when the token names none. */
 export function clientOf(claims: Record<string, unknown>): ClientInput | undefined {
-  const id = CLIENT_CLAIMS.map((c) => claims[c]).find((v): v is string => typeof v === 'string' && v !== '');
+  const id = clientIdOf(claims);
   if (id === undefined) return undefined;
   if (!/^https:\/\//i.test(id)) return { id };
   let url: URL;

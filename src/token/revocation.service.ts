@@ -9,6 +9,7 @@ import { MetricsService } from '../telemetry/metrics.service.js';
 import { RevocationMetrics, type StoreProblem } from './revocation-metrics.js';
 import { validateRevocationFile, writeRevocationFile } from './revocation-file.js';
 import { PostgresRevocationStore } from './revocation-postgres.js';
+import { CLIENT_CLAIMS } from './client-id.js';
 import { TokenError } from './token-errors.js';
 import type { VerifiedToken } from './token-verifier.js';
 import { workerLink } from '../cluster/worker-link.js';
@@ -32,13 +33,8 @@ export interface Revocation {
 /** Quiet time after the last event on the file before it is reloaded. */
 const SETTLE_MS = 100;
 
-/**
- * Claims that name the client, across issuers: `client_id` (RFC 9068), `azp`
- * (OpenID), `cid` (Okta), `appid` (Entra ID v1). A `client_id` rule matches
- * when any of them present equals its value, so no claim name lets a revoked
- * client through.
- */
-export const CLIENT_CLAIMS = ['client_id', 'azp', 'cid', 'appid'] as const;
+// A `client_id` rule matches when any client claim present equals its value, so no claim name lets a revoked client through.
+export { CLIENT_CLAIMS };
 
 /** What /v1/status shows of the revocation store. */
 export interface RevocationStatus {
