@@ -59,7 +59,8 @@ describe('decision logs and revocation', () => {
     const ids: string[] = [];
     ids.push(String((await refund(alice, { card_number: '4111111111111111' })).body.decision_id));
     ids.push(String((await refund(alice, { amount: 5000 })).body.decision_id));
-    ids.push(String((await refund('garbage.token.here')).body.decision_id));
+    // A token that never verified: its event goes to the unverified stream (decision_logs.unverified), not the audit trail.
+    const badTokenId = String((await refund('garbage.token.here')).body.decision_id);
     ids.push(String((await refund(await sign({ sub: 'alice', roles: ['support_agent'], scope: '' }))).body.decision_id));
     const list = await app.post('/v1/decisions/tools', { token: alice, server: 'demo', tools: [{ name: 'refunds.create', annotations: { readOnlyHint: false } }, { name: 'deploy.trigger' }] });
     ids.push(String(list.body.decision_id));
@@ -75,7 +76,14 @@ describe('decision logs and revocation', () => {
       expect(events.filter((e) => e.decision_id === id)).toHaveLength(1);
       expect(collector.events.filter((e) => e.decision_id === id)).toHaveLength(1);
     }
-    const [allowed, denied, badToken, noScope, listed] = ids.map((id) => events.find((e) => e.decision_id === id)!);
+    const [allowed, denied, noScope, listed] = ids.map((id) => events.find((e) => e.decision_id === id)!);
+    expect(events.some((e) => e.decision_id === badTokenId)).toBe(false);
+    expect(collector.events.some((e) => e.decision_id === badTokenId)).toBe(false);
+    const unverified = await waitFor(async () => {
+      const l = (await readFile(path.join(dir, 'logs/decisions.jsonl.unverified'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+      return l.some((x) => x.includes(badTokenId)) && l.map((x) => JSON.parse(x) as Record<string, any>);
+    }, 10_000, 'unverified stream');
+    const badToken = unverified.find((e) => e.decision_id === badTokenId)!;
     expect(allowed).toMatchObject({
       path: 'mcp/authz/decision',
       kind: 'decision',
@@ -93,7 +101,7 @@ describe('decision logs and revocation', () => {
     expect(allowed.input).toMatchObject({ claims: { sub: 'alice' }, scopes: ['refunds:write'], server: 'demo', action: 'call', time: expect.any(String) });
     expect(denied).toMatchObject({ outcome: { allow: false, code: 'policy_denied', http_status: 403 } });
     expect(badToken).toMatchObject({ outcome: { allow: false, code: 'token_malformed', http_status: 401 } });
-    expect(badToken.input.claims).toBeUndefined();
+    expect(badToken.input?.claims).toBeUndefined();
     expect(badToken.result).toBeUndefined();
     expect(noScope).toMatchObject({ outcome: { code: 'insufficient_scope' } });
     expect(listed).toMatchObject({ kind: 'tools', outcome: { allow: true, allowed: ['refunds.create'] } });

@@ -70,7 +70,8 @@ describe('decision-log masking fails closed', () => {
     bundles: { toolgate: { revision: rev } },
     labels: { id: 'test', app: 'toolgate' },
     requested_by: 'anonymous',
-    token: {},
+    // A verified caller's event: the audit trail's, not the unverified stream's.
+    token: { issuer: 'https://idp.example', subject: 'alice' },
     metrics: {},
   });
 

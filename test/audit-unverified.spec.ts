@@ -55,6 +55,7 @@ describe('requests whose token never verified cannot push decisions out of the a
     const body = JSON.stringify({ token: 'not.a.token', server: 'demo', tool: { name: 'invoices.read', arguments: { junk: 'x'.repeat(MB - 80) } } });
     expect(body.length).toBeGreaterThanOrEqual(MB);
     let next = 0;
+    const floodStarted = Date.now();
     const codes = new Map<string, number>();
     const worker = async () => {
       while (next < FLOOD) {
@@ -83,8 +84,10 @@ describe('requests whose token never verified cannot push decisions out of the a
       return u && f && f.written === u.written && f.buffered === 0 && { u, f };
     }, 10_000, 'the unverified stream to be written');
     expect(status.u.written + status.u.dropped).toBe(FLOOD);
-    // The default burst of 100 (plus a refill of 20/s over a few seconds) is kept; the rest is counted as dropped.
-    expect(status.u.dropped).toBeGreaterThan(FLOOD / 2);
+    // At most the default burst of 100 plus a refill of 20/s over the flood's duration is kept; the rest is counted as dropped.
+    const keptAtMost = 100 + Math.ceil((20 * (Date.now() - floodStarted)) / 1000);
+    expect(status.u.written).toBeLessThanOrEqual(keptAtMost);
+    expect(status.u.dropped).toBeGreaterThanOrEqual(FLOOD - keptAtMost);
     const metrics = (await app.get('/metrics')).text;
     expect(metrics).toMatch(new RegExp(`toolgate_decision_log_events\\{sink="unverified",state="dropped"\\} ${status.u.dropped}\\b`));
     const lines = (await readFile(`${logFile()}.unverified`, 'utf8')).split('\n').filter(Boolean);

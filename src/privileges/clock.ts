@@ -1,4 +1,5 @@
 import type { ActivePolicy } from '../policy-store/active-policy.js';
+import { LIST_WRAPPER_FILE } from '../policy-compiler/list-wrapper.js';
 
 /** Builtins whose answer depends on the evaluation clock (`time.now_ns`, and verifications checking expiry against it). */
 const CLOCK_BUILTINS = new Set([
@@ -28,7 +29,9 @@ export function policyReadsClock(active: ActivePolicy): boolean {
   if (active.policy.info.hostBuiltins.some((b) => CLOCK_BUILTINS.has(b))) return true;
   const sources = [...(active.files ?? new Map<string, Buffer>()).entries()].filter(([name]) => name.endsWith('.rego'));
   if (sources.length === 0) return true;
-  for (const [, body] of sources) {
+  for (const [name, body] of sources) {
+    // toolgate's own list wrapper (the builder writes it there) hands the whole input to `decision`, whose Rego is checked here itself.
+    if (name.replace(/^\//, '') === LIST_WRAPPER_FILE) continue;
     const text = code(body.toString('utf8'));
     for (const m of text.matchAll(/\binput\b(\s*\.\s*([A-Za-z_][A-Za-z0-9_]*))?/g)) {
       // A bare `input`, `input[…]` or `input.time` may reach the time; `input.<other field>` cannot.
