@@ -156,7 +156,7 @@ conformance: setup build
 clean:
 	rm -rf dist build coverage
 
-## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow, list filtering and worst-case inputs), written into BENCHMARKS.md
+## bench: every benchmark (in-process, HTTP vs OPA server and floor, workers, scale, reload, 5-minute soak, replay, shadow, list filtering and worst-case inputs, a stuck evaluation with two workers), written into BENCHMARKS.md
 # wrk (Debian's package) is the native load generator next to autocannon in the workers bench.
 bench-tools:
 	@if ! command -v wrk >/dev/null; then \
@@ -176,6 +176,7 @@ bench: setup build bench-tools
 	node dist/bench/privileges.js --write
 	node dist/bench/shadow.js --write
 	node dist/bench/list.js --write
+	node dist/bench/stall.js --write
 
 ## docs: regenerate the reference pages from the code (config schema, CLI help, OpenAPI), offline
 docs: $(NODE_STAMP) build
